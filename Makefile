@@ -1,0 +1,60 @@
+# Relay CRM. Two commands do everything: `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+MANAGE := $(PY) manage.py
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# uv needs a Python >= 3.12. Use one from PATH, else the newest from pyenv's versions.
+PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3; do \
+	  command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
+	  && { command -v $$p; exit; }; done; \
+	  ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -V | tail -n 1)
+UV ?= $(shell command -v uv 2>/dev/null)
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help setup run test lint format migrate seed clean
+
+help:
+	@echo "make run    install, migrate, seed demo data and serve the admin on http://$(HOST):$(PORT)/admin/"
+	@echo "make test   install and run the whole test suite and the linters"
+	@echo "make setup  install only (creates .venv)"
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is required"; exit 1; }
+	@if [ -z "$(UV)" ]; then $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv; fi
+	$(if $(UV),$(UV),$(PYTHON) -m uv) sync --frozen
+	@touch $@
+
+setup: $(VENV)/.synced
+
+migrate: setup
+	$(MANAGE) migrate --no-input
+
+seed: migrate
+	$(MANAGE) seed_demo
+
+run: seed
+	$(MANAGE) runserver $(HOST):$(PORT)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: setup
+	$(MANAGE) makemigrations --check --dry-run
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV) staticfiles

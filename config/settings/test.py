@@ -1,0 +1,17 @@
+"""Settings for the test suite (pytest --ds=config.settings.test)."""
+
+import os
+
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
+
+from .base import *  # noqa: E402, F403
+
+# Hashing passwords properly is slow by design; tests create many users.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+PHONE_DEFAULT_REGION = PHONENUMBER_DEFAULT_REGION = "US"
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

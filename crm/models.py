@@ -1,0 +1,318 @@
+"""The contact domain: contacts, their phone numbers, tags and typed custom fields.
+
+This app knows nothing of providers; `integrations` builds on it.
+"""
+
+import datetime
+import decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator, RegexValidator, URLValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django_countries.fields import CountryField
+from phonenumber_field.modelfields import PhoneNumberField
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = [Lower("name")]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                name="crm_tag_name_ci_unique",
+                violation_error_message="A tag with this name already exists.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        self.name = " ".join(self.name.split())
+        super().save(*args, **kwargs)
+
+
+class CustomField(models.Model):
+    """A staff-defined contact attribute; values live in `Contact.custom_fields[key]`."""
+
+    class Type(models.TextChoices):
+        TEXT = "text", "Text"
+        NUMBER = "number", "Number"
+        DATE = "date", "Date"
+        BOOLEAN = "boolean", "Yes / no"
+        CHOICE = "choice", "Choice"
+        URL = "url", "URL"
+        EMAIL = "email", "Email"
+
+    TEXT_MAX_LENGTH = 2000
+
+    key = models.CharField(
+        max_length=64,
+        unique=True,
+        validators=[
+            RegexValidator(
+                r"^[a-z][a-z0-9_]*\Z",
+                "Use lowercase letters, digits and underscores, starting with a letter.",
+            )
+        ],
+        help_text="Machine name used in the API and exports, e.g. industry or deal_size.",
+    )
+    label = models.CharField(max_length=100)
+    type = models.CharField(max_length=10, choices=Type.choices, default=Type.TEXT)
+    choices = models.JSONField(
+        default=list, blank=True, help_text="The allowed values, for the choice type."
+    )
+    required = models.BooleanField(default=False)
+    help_text = models.CharField(max_length=255, blank=True)
+    position = models.PositiveSmallIntegerField(
+        default=0, help_text="Fields are shown in this order, then by label."
+    )
+
+    class Meta:
+        ordering = ["position", "label"]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.key})"
+
+    def clean(self) -> None:
+        if not isinstance(self.choices, list) or not all(
+            isinstance(c, str) and c.strip() for c in self.choices
+        ):
+            raise ValidationError({"choices": "Choices must be a list of non-empty texts."})
+        self.choices = [c.strip() for c in self.choices]
+        if len({c.lower() for c in self.choices}) != len(self.choices):
+            raise ValidationError({"choices": "Choices must be unique."})
+        if self.type == self.Type.CHOICE and not self.choices:
+            raise ValidationError({"choices": "A choice field needs at least one choice."})
+        if self.type != self.Type.CHOICE and self.choices:
+            raise ValidationError({"choices": "Only choice fields take choices."})
+
+    def to_value(self, raw):
+        """Validate one raw value and return it normalised for JSON storage.
+
+        Returns None for an empty value. Raises ValidationError (code `invalid_custom_field`)
+        with a message that names the field.
+        """
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None
+        converter = getattr(self, f"_to_{self.type}")
+        try:
+            return converter(raw)
+        except (ValueError, TypeError, ValidationError, decimal.InvalidOperation) as exc:
+            reason = exc.messages[0] if isinstance(exc, ValidationError) else None
+            raise ValidationError(
+                "%(label)s: %(reason)s",
+                code="invalid_custom_field",
+                params={"label": self.label, "reason": reason or self._expected()},
+            ) from exc
+
+    def _expected(self) -> str:
+        return {
+            self.Type.NUMBER: "enter a number.",
+            self.Type.DATE: "enter a date as YYYY-MM-DD.",
+            self.Type.BOOLEAN: "enter true or false.",
+            self.Type.CHOICE: "choose one of: " + ", ".join(self.choices) + ".",
+            self.Type.URL: "enter a valid URL.",
+            self.Type.EMAIL: "enter a valid email address.",
+        }.get(self.type, "enter a text.")
+
+    def _to_text(self, raw):
+        if not isinstance(raw, str | int | float | decimal.Decimal) or isinstance(raw, bool):
+            raise TypeError
+        value = str(raw).strip()
+        if len(value) > self.TEXT_MAX_LENGTH:
+            raise ValidationError(f"at most {self.TEXT_MAX_LENGTH} characters.")
+        return value
+
+    def _to_number(self, raw):
+        if isinstance(raw, bool) or not isinstance(raw, str | int | float | decimal.Decimal):
+            raise TypeError
+        number = decimal.Decimal(str(raw).strip().replace(",", ""))
+        if not number.is_finite():
+            raise ValueError
+        # JSON has one number type; integral values stay integers so 3 is never "3.0".
+        return int(number) if number == number.to_integral_value() else float(number)
+
+    def _to_date(self, raw):
+        if isinstance(raw, datetime.datetime):
+            raw = raw.date()
+        if isinstance(raw, datetime.date):
+            return raw.isoformat()
+        if not isinstance(raw, str):
+            raise TypeError
+        return datetime.date.fromisoformat(raw.strip()).isoformat()
+
+    _TRUE = {"true", "yes", "y", "1", "on"}
+    _FALSE = {"false", "no", "n", "0", "off"}
+
+    def _to_boolean(self, raw):
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, int) and raw in (0, 1):
+            return bool(raw)
+        if isinstance(raw, str) and raw.strip().lower() in self._TRUE | self._FALSE:
+            return raw.strip().lower() in self._TRUE
+        raise ValueError
+
+    def _to_choice(self, raw):
+        if not isinstance(raw, str):
+            raise TypeError
+        by_folded = {c.lower(): c for c in self.choices}
+        try:
+            return by_folded[raw.strip().lower()]
+        except KeyError:
+            raise ValueError from None
+
+    def _to_url(self, raw):
+        if not isinstance(raw, str):
+            raise TypeError
+        value = raw.strip()
+        URLValidator()(value)
+        return value
+
+    def _to_email(self, raw):
+        if not isinstance(raw, str):
+            raise TypeError
+        value = raw.strip().lower()
+        EmailValidator()(value)
+        return value
+
+
+class Contact(models.Model):
+    class Source(models.TextChoices):
+        OTHER = "other", "Other"
+        WEBSITE = "website", "Website"
+        REFERRAL = "referral", "Referral"
+        LINKEDIN = "linkedin", "LinkedIn"
+        EVENT = "event", "Event"
+        COLD_OUTREACH = "cold_outreach", "Cold outreach"
+        IMPORT = "import", "Import"
+        API = "api", "API"
+
+    class Status(models.TextChoices):
+        NOT_CONTACTED = "not_contacted", "Not contacted"
+        CONTACTED = "contacted", "Contacted"
+        ACTIVE = "active", "Active"
+        UNRESPONSIVE = "unresponsive", "Unresponsive"
+        DO_NOT_CONTACT = "do_not_contact", "Do not contact"
+
+    class Stage(models.TextChoices):
+        LEAD = "lead", "Lead"
+        PROSPECT = "prospect", "Prospect"
+        QUALIFIED_LEAD = "qualified_lead", "Qualified lead"
+        CUSTOMER = "customer", "Customer"
+        LOST = "lost", "Lost"
+
+    first_name = models.CharField(max_length=150)
+    last_name = models.CharField(max_length=150, blank=True)
+    email = models.EmailField(max_length=254, blank=True)
+    company = models.CharField(max_length=200, blank=True)
+    title = models.CharField("job title", max_length=200, blank=True)
+    linkedin_url = models.URLField("LinkedIn URL", max_length=500, blank=True)
+    website = models.URLField(max_length=500, blank=True)
+    address = models.CharField("street address", max_length=255, blank=True)
+    city = models.CharField(max_length=120, blank=True)
+    state = models.CharField("state / province", max_length=120, blank=True)
+    zip_code = models.CharField("ZIP / postal code", max_length=20, blank=True)
+    country = CountryField(blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.OTHER)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NOT_CONTACTED)
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.LEAD)
+    description = models.TextField(blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
+    custom_fields = models.JSONField(default=dict, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="contacts",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"),
+                condition=~Q(email=""),
+                name="crm_contact_email_ci_unique",
+                violation_error_code="already_exists",
+                violation_error_message="A contact with this email already exists.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["last_name", "first_name"], name="crm_contact_name_idx"),
+            models.Index(fields=["company"], name="crm_contact_company_idx"),
+            models.Index(fields=["stage"], name="crm_contact_stage_idx"),
+            models.Index(fields=["status"], name="crm_contact_status_idx"),
+            models.Index(fields=["source"], name="crm_contact_source_idx"),
+            models.Index(fields=["country"], name="crm_contact_country_idx"),
+            models.Index(fields=["created_at"], name="crm_contact_created_idx"),
+            models.Index(fields=["-updated_at", "-id"], name="crm_contact_updated_idx"),
+        ]
+
+    def __str__(self) -> str:
+        name = self.full_name
+        return f"{name} <{self.email}>" if self.email else name
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+    def save(self, *args, **kwargs):
+        self.email = normalize_email(self.email)
+        super().save(*args, **kwargs)
+
+    def primary_phone(self):
+        """The primary PhoneNumber, read from the prefetched set when there is one."""
+        phones = list(self.phone_numbers.all())
+        return next((p for p in phones if p.is_primary), phones[0] if phones else None)
+
+
+def normalize_email(email: str) -> str:
+    """Emails compare case-insensitively in practice, so they are stored lowercased."""
+    return (email or "").strip().lower()
+
+
+class PhoneNumber(models.Model):
+    class Type(models.TextChoices):
+        MOBILE = "mobile", "Mobile"
+        WORK = "work", "Work"
+        HOME = "home", "Home"
+        FAX = "fax", "Fax"
+        OTHER = "other", "Other"
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="phone_numbers")
+    number = PhoneNumberField(help_text="Any format; national numbers are read in the default region.")
+    type = models.CharField(max_length=10, choices=Type.choices, default=Type.MOBILE)
+    is_primary = models.BooleanField("primary", default=False)
+    do_not_call = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-is_primary", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact", "number"],
+                name="crm_phone_unique_per_contact",
+                violation_error_message="This contact already has this phone number.",
+            ),
+            models.UniqueConstraint(
+                fields=["contact"],
+                condition=Q(is_primary=True),
+                name="crm_phone_one_primary",
+                violation_error_message="A contact has at most one primary phone number.",
+            ),
+        ]
+        indexes = [models.Index(fields=["number"], name="crm_phone_number_idx")]
+
+    def __str__(self) -> str:
+        return str(self.number)
+
