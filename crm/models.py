@@ -263,13 +263,13 @@ class Contact(models.Model):
         name = self.full_name
         return f"{name} <{self.email}>" if self.email else name
 
-    @property
-    def full_name(self) -> str:
-        return " ".join(part for part in (self.first_name, self.last_name) if part)
-
     def save(self, *args, **kwargs):
         self.email = normalize_email(self.email)
         super().save(*args, **kwargs)
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
 
     def primary_phone(self):
         """The primary PhoneNumber, read from the prefetched set when there is one."""
@@ -291,7 +291,9 @@ class PhoneNumber(models.Model):
         OTHER = "other", "Other"
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="phone_numbers")
-    number = PhoneNumberField(help_text="Any format; national numbers are read in the default region.")
+    number = PhoneNumberField(
+        help_text="Any format; national numbers are read in the default region."
+    )
     type = models.CharField(max_length=10, choices=Type.choices, default=Type.MOBILE)
     is_primary = models.BooleanField("primary", default=False)
     do_not_call = models.BooleanField(default=False)
@@ -315,4 +317,3 @@ class PhoneNumber(models.Model):
 
     def __str__(self) -> str:
         return str(self.number)
-

@@ -73,7 +73,9 @@ def phone_parse(raw: Any, *, region: str | None = None) -> str:
     if parsed is None or not phonenumbers.is_valid_number(parsed):
         shown = text if len(text) <= 40 else text[:40] + "…"
         raise ValidationError(
-            "“%(value)s” is not a valid phone number.", code="invalid_phone", params={"value": shown}
+            "“%(value)s” is not a valid phone number.",
+            code="invalid_phone",
+            params={"value": shown},
         )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
@@ -173,16 +175,9 @@ def custom_fields_clean(
             continue
         if value is not None:
             cleaned[key] = value
+    invalid_keys = {error.params["key"] for error in errors}
     for key, field in definitions.items():
-        if field.required and key not in cleaned and key not in values:
-            errors.append(
-                ValidationError(
-                    "%(label)s is required.",
-                    code="required",
-                    params={"label": field.label, "key": key},
-                )
-            )
-        elif field.required and key in values and values[key] in (None, ""):
+        if field.required and key not in cleaned and key not in invalid_keys:
             errors.append(
                 ValidationError(
                     "%(label)s is required.",
@@ -204,8 +199,13 @@ def tags_get_or_create(names: Iterable[str]) -> list[Tag]:
             continue
         if len(name) > Tag._meta.get_field("name").max_length:
             raise ValidationError(
-                {"tags": ValidationError("Tag “%(name)s…” is too long.", code="max_length",
-                                         params={"name": name[:20]})}
+                {
+                    "tags": ValidationError(
+                        "Tag “%(name)s…” is too long.",
+                        code="max_length",
+                        params={"name": name[:20]},
+                    )
+                }
             )
         wanted.setdefault(name.lower(), name)
     if not wanted:
