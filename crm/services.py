@@ -309,7 +309,7 @@ def contact_upsert(
 
 
 def _phones_replace(contact: Contact, rows: list[dict]) -> None:
-    existing = {str(phone.number): phone for phone in contact.phone_numbers.all()}
+    existing = {phone.number.as_e164: phone for phone in contact.phone_numbers.all()}
     keep = {row["number"] for row in rows}
     contact.phone_numbers.exclude(pk__in=[p.pk for n, p in existing.items() if n in keep]).delete()
     # Demote first: the one-primary constraint is checked row by row, not at commit.

@@ -1,0 +1,133 @@
+from django.contrib import admin
+from django.contrib.admin.utils import flatten_fieldsets
+from django.db.models import Count
+from django.db.models.functions import Lower
+from django_countries.filters import CountryFilter
+
+from .forms import (
+    CUSTOM_FIELD_PREFIX,
+    ContactAdminForm,
+    CustomFieldAdminForm,
+    PhoneNumberForm,
+    PhoneNumberInlineFormSet,
+    format_phone,
+)
+from .models import Contact, CustomField, PhoneNumber, Tag
+from .selectors import contact_list_queryset, contact_search_filter
+from .services import contact_written
+
+
+class PhoneNumberInline(admin.TabularInline):
+    model = PhoneNumber
+    form = PhoneNumberForm
+    formset = PhoneNumberInlineFormSet
+    extra = 1
+    verbose_name = "phone number"
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    form = ContactAdminForm
+    inlines = [PhoneNumberInline]
+    list_display = (
+        "full_name",
+        "email",
+        "company",
+        "primary_phone",
+        "tag_names",
+        "stage",
+        "status",
+        "updated_at",
+    )
+    list_display_links = ("full_name",)
+    list_filter = (
+        "tags",
+        "stage",
+        "status",
+        "source",
+        ("country", CountryFilter),
+        "created_at",
+        "updated_at",
+    )
+    # The search itself is contact_search_filter (phones in any format); this turns the box on.
+    search_fields = ("first_name", "last_name", "email", "company")
+    search_help_text = "Name, email, company or phone number in any format"
+    autocomplete_fields = ("tags", "owner")
+    readonly_fields = ("created_at", "updated_at")
+    list_per_page = 100
+    show_full_result_count = False
+    ordering = ("-updated_at", "-id")
+    base_fieldsets = (
+        (None, {"fields": ("first_name", "last_name", "email", "title", "linkedin_url", "owner")}),
+        ("Company", {"fields": ("company", "website")}),
+        ("Address", {"fields": ("address", "city", "state", "zip_code", "country")}),
+        ("Pipeline", {"fields": ("stage", "status", "source", "tags", "description")}),
+    )
+
+    def get_queryset(self, request):
+        return contact_list_queryset()
+
+    def get_search_results(self, request, queryset, search_term):
+        return queryset.filter(contact_search_filter(search_term)), False
+
+    def get_fieldsets(self, request, obj=None):
+        custom = ContactAdminForm.custom_field_names()
+        fieldsets = list(self.base_fieldsets)
+        if custom:
+            fieldsets.append(("Custom fields", {"fields": custom}))
+        if obj is not None:
+            fieldsets.append(("Record", {"fields": ("created_at", "updated_at")}))
+        return fieldsets
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # Custom fields are added by the form itself; modelform_factory only knows model fields.
+        fields = flatten_fieldsets(self.get_fieldsets(request, obj))
+        kwargs["fields"] = [
+            name
+            for name in fields
+            if not name.startswith(CUSTOM_FIELD_PREFIX) and name not in self.readonly_fields
+        ]
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_changeform_initial_data(self, request):
+        return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        contact_written(contact=form.instance, created=not change)
+
+    @admin.display(description="Name", ordering=Lower("last_name"))
+    def full_name(self, obj):
+        return obj.full_name
+
+    @admin.display(description="Primary phone")
+    def primary_phone(self, obj):
+        phone = obj.primary_phone()
+        return format_phone(phone.number) if phone else ""
+
+    @admin.display(description="Tags")
+    def tag_names(self, obj):
+        return ", ".join(tag.name for tag in obj.tags.all())
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ("name", "contact_count", "created_at")
+    search_fields = ("name",)
+    ordering = (Lower("name"),)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(contact_count=Count("contacts"))
+
+    @admin.display(description="Contacts", ordering="contact_count")
+    def contact_count(self, obj):
+        return obj.contact_count
+
+
+@admin.register(CustomField)
+class CustomFieldAdmin(admin.ModelAdmin):
+    form = CustomFieldAdminForm
+    list_display = ("label", "key", "type", "required", "position")
+    list_editable = ("position",)
+    list_filter = ("type", "required")
+    search_fields = ("key", "label")
