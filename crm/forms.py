@@ -134,6 +134,15 @@ class PhoneNumberForm(forms.ModelForm):
         model = PhoneNumber
         fields = ["number", "type", "is_primary", "do_not_call"]
 
+    def validate_constraints(self):
+        # The one-primary rule is checked across the whole formset (a flag may move from one
+        # row to another in a single save); the database state seen row by row is stale.
+        exclude = self._get_validation_exclusions() | {"is_primary"}
+        try:
+            self.instance.validate_constraints(exclude=exclude)
+        except ValidationError as exc:
+            self._update_errors(exc)
+
 
 class PhoneNumberInlineFormSet(BaseInlineFormSet):
     def clean(self):

@@ -15,3 +15,5 @@ STORAGES = {
 }
 PHONE_DEFAULT_REGION = PHONENUMBER_DEFAULT_REGION = "US"
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+# Static files are served by runserver or collected for production; tests need neither.
+MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise")]  # noqa: F405

@@ -1,0 +1,76 @@
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from crm.models import Contact, CustomField, PhoneNumber
+
+
+@pytest.mark.django_db
+def test_system_checks_pass():
+    call_command("check", fail_level="WARNING")
+
+
+@pytest.mark.django_db
+def test_migrations_match_the_models():
+    call_command("makemigrations", "--check", "--dry-run", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_idempotent(settings, django_user_model):
+    settings.DEBUG = True
+    out = StringIO()
+    call_command("seed_demo", "--contacts", "25", stdout=out)
+    assert "25 created" in out.getvalue()
+    assert "demo / " in out.getvalue()
+    counts = (Contact.objects.count(), PhoneNumber.objects.count(), CustomField.objects.count())
+    assert counts[0] == 25 and counts[1] > 0 and counts[2] == 5
+
+    out = StringIO()
+    call_command("seed_demo", "--contacts", "25", stdout=out)
+    assert "0 created, 25 in all" in out.getvalue()
+    assert (
+        Contact.objects.count(),
+        PhoneNumber.objects.count(),
+        CustomField.objects.count(),
+    ) == counts
+    assert django_user_model.objects.filter(username="demo", is_staff=True).count() == 1
+
+
+@pytest.mark.django_db
+def test_seed_demo_refuses_to_run_without_debug(settings):
+    settings.DEBUG = False
+    with pytest.raises(Exception, match="DEBUG"):
+        call_command("seed_demo", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_demo_contacts_are_valid_under_the_write_rules(settings):
+    settings.DEBUG = True
+    call_command("seed_demo", "--contacts", "10", stdout=StringIO())
+    for contact in Contact.objects.prefetch_related("phone_numbers"):
+        contact.full_clean()
+        phones = list(contact.phone_numbers.all())
+        assert not phones or sum(p.is_primary for p in phones) == 1
+
+
+def test_production_settings_pass_the_deploy_checks(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "SECRET_KEY": "x" * 64 + "production-like-secret-for-the-check",
+        "ALLOWED_HOSTS": "crm.example.com",
+    }
+    env.pop("DEBUG", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
