@@ -58,10 +58,13 @@ class ContactAdmin(admin.ModelAdmin):
     show_full_result_count = False
     ordering = ("-updated_at", "-id")
     base_fieldsets = (
-        (None, {"fields": ("first_name", "last_name", "email", "title", "linkedin_url", "owner")}),
-        ("Company", {"fields": ("company", "website")}),
-        ("Address", {"fields": ("address", "city", "state", "zip_code", "country")}),
-        ("Pipeline", {"fields": ("stage", "status", "source", "tags", "description")}),
+        (
+            None,
+            {"fields": (("first_name", "last_name"), ("email", "title"), "linkedin_url", "owner")},
+        ),
+        ("Company", {"fields": (("company", "website"),)}),
+        ("Address", {"fields": ("address", ("city", "state"), ("zip_code", "country"))}),
+        ("Pipeline", {"fields": (("stage", "status", "source"), "tags", "description")}),
     )
 
     def get_queryset(self, request):

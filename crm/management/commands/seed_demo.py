@@ -45,10 +45,10 @@ class Command(BaseCommand):
     def handle(self, *args, contacts, seed, force, **options):
         if not settings.DEBUG and not force:
             raise CommandError("seed_demo creates a known password: it runs only with DEBUG on.")
-        self._ensure_user()
+        owner = self._ensure_user()
         for spec in CUSTOM_FIELDS:
             CustomField.objects.get_or_create(key=spec["key"], defaults=spec)
-        created = self._ensure_contacts(contacts, seed)
+        created = self._ensure_contacts(contacts, seed, owner)
         total = Contact.objects.filter(email__endswith="@" + DEMO_EMAIL_DOMAIN).count()
         self.stdout.write(f"Demo contacts: {created} created, {total} in all.")
 
@@ -66,9 +66,10 @@ class Command(BaseCommand):
                 + ("" if created else " (already there; password unchanged)")
             )
         )
+        return user
 
     @transaction.atomic
-    def _ensure_contacts(self, count: int, seed: int) -> int:
+    def _ensure_contacts(self, count: int, seed: int, owner) -> int:
         # The same seed gives the same people, so a second run finds them all by email.
         factory.random.reseed_random(seed)
         fake = Faker()
@@ -87,6 +88,7 @@ class Command(BaseCommand):
             person = self._person(fake, rng, n, first, last, email, company)
             if email in existing:
                 continue
+            person["data"]["owner"] = owner
             contact_upsert(**person)
             created += 1
         return created

@@ -1,0 +1,149 @@
+"""OpenAPI generation: the error envelope with this API's codes, and each operation's scope.
+
+drf-standardized-errors adds the error responses every operation can return; the
+serializers here give them the codes this API actually sends (crm.api.errors), so the
+schema documents `invalid_key`, not DRF's `authentication_failed`.
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer
+from drf_standardized_errors import openapi
+from drf_standardized_errors.openapi_serializers import ClientErrorEnum, ValidationErrorEnum
+from inflection import camelize
+from rest_framework import serializers
+
+from apikeys.permissions import required_scope
+
+from .errors import CODES_BY_STATUS
+
+EXAMPLE_DETAILS = {
+    400: "JSON parse error - Expecting value: line 1 column 1 (char 0)",
+    401: "Authentication credentials were not provided.",
+    403: "This API key lacks the contacts:write scope.",
+    404: "Not found.",
+    405: 'Method "PUT" not allowed.',
+    406: "Could not satisfy the request Accept header.",
+    409: "A contact with the email jane@company.com already exists (#42).",
+    413: "The request body is larger than 2621440 bytes; send fewer or smaller values.",
+    415: 'Unsupported media type "text/plain" in request.',
+    422: "This Idempotency-Key was already used with a different request.",
+    429: "Request was throttled. Expected available in 12 seconds.",
+    500: "Server Error (500)",
+}
+
+
+def error_response_serializer(status_code: int, **extra_fields) -> type[serializers.Serializer]:
+    """The envelope of an error with `status_code`, its codes listed as an enum."""
+    # The "ErrorComponent" suffix keeps drf-standardized-errors' enum hook from merging
+    # these per-status code enums into one shared (and then wrong) enum component.
+    item = type(
+        f"Error{status_code}Serializer",
+        (serializers.Serializer,),
+        {
+            "code": serializers.ChoiceField(choices=CODES_BY_STATUS[status_code]),
+            "detail": serializers.CharField(),
+            "attr": serializers.CharField(allow_null=True),
+            "Meta": type("Meta", (), {"ref_name": f"Error{status_code}ErrorComponent"}),
+        },
+    )
+    kind = "server_error" if status_code >= 500 else "client_error"
+    return type(
+        f"ErrorResponse{status_code}Serializer",
+        (serializers.Serializer,),
+        {
+            "type": serializers.ChoiceField(choices=[kind]),
+            "errors": item(many=True),
+            **extra_fields,
+            "Meta": type("Meta", (), {"ref_name": f"ErrorResponse{status_code}"}),
+        },
+    )
+
+
+ERROR_RESPONSES = {
+    status_code: error_response_serializer(status_code)
+    for status_code in CODES_BY_STATUS
+    if status_code != 409
+}
+ERROR_RESPONSES[409] = error_response_serializer(
+    409,
+    existing_id=serializers.IntegerField(help_text="The id of the contact that already exists."),
+)
+ParseErrorResponse = ERROR_RESPONSES[400]
+
+# drf-standardized-errors reads these by status through its ERROR_SCHEMAS setting.
+ErrorResponse401 = ERROR_RESPONSES[401]
+ErrorResponse403 = ERROR_RESPONSES[403]
+ErrorResponse404 = ERROR_RESPONSES[404]
+ErrorResponse405 = ERROR_RESPONSES[405]
+ErrorResponse406 = ERROR_RESPONSES[406]
+ErrorResponse409 = ERROR_RESPONSES[409]
+ErrorResponse413 = ERROR_RESPONSES[413]
+ErrorResponse415 = ERROR_RESPONSES[415]
+ErrorResponse422 = ERROR_RESPONSES[422]
+ErrorResponse429 = ERROR_RESPONSES[429]
+ErrorResponse500 = ERROR_RESPONSES[500]
+
+
+class AutoSchema(openapi.AutoSchema):
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return None
+        try:
+            scope = required_scope(view=self.view, method=self.method)
+        except ImproperlyConfigured:
+            return operation
+        # Appended here rather than in get_description, which extend_schema(description=…)
+        # replaces outright.
+        note = f"Requires the `{scope}` scope (API key), or a staff session."
+        description = operation.get("description")
+        operation["description"] = f"{description}\n\n{note}" if description else note
+        operation["x-required-scope"] = scope
+        return operation
+
+    def _should_add_error_response(self, responses: dict, status_code: str) -> bool:
+        if status_code == "413" and self.method not in ("POST", "PUT", "PATCH"):
+            return False
+        return super()._should_add_error_response(responses, status_code)
+
+    def _get_http400_serializer(self):
+        # As in drf-standardized-errors, with this API's parse error code (invalid_json).
+        serializers_by_type = {}
+        if self._should_add_validation_error_response():
+            serializers_by_type[ValidationErrorEnum.VALIDATION_ERROR.value] = (
+                self._get_serializer_for_validation_error_response()
+            )
+        if self._should_add_parse_error_response():
+            serializers_by_type[ClientErrorEnum.CLIENT_ERROR.value] = ParseErrorResponse
+        return PolymorphicProxySerializer(
+            component_name=f"{camelize(self.get_operation_id())}ErrorResponse400",
+            serializers=serializers_by_type,
+            resource_type_field_name="type",
+        )
+
+    def _get_error_response_examples(self) -> list[OpenApiExample]:
+        allowed = set(self._get_allowed_error_status_codes())
+        examples = []
+        for status_code, codes in CODES_BY_STATUS.items():
+            if str(status_code) not in allowed or status_code == 400:
+                continue
+            kind = "server_error" if status_code >= 500 else "client_error"
+            examples.append(
+                OpenApiExample(
+                    f"{codes[0]}",
+                    value={
+                        "type": kind,
+                        "errors": [
+                            {
+                                "code": codes[0],
+                                "detail": EXAMPLE_DETAILS[status_code],
+                                "attr": "email" if status_code == 409 else None,
+                            }
+                        ],
+                        **({"existing_id": 42} if status_code == 409 else {}),
+                    },
+                    response_only=True,
+                    status_codes=[str(status_code)],
+                )
+            )
+        return examples
