@@ -13,7 +13,9 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3; do \
 	  command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
 	  && { command -v $$p; exit; }; done; \
 	  ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -V | tail -n 1)
-UV ?= $(shell command -v uv 2>/dev/null)
+# uv from PATH, else installed with pip into a small tools venv (works on any Python, even one
+# whose system packages are externally managed).
+UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
@@ -27,8 +29,10 @@ help:
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is required"; exit 1; }
-	@if [ -z "$(UV)" ]; then $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv; fi
-	$(if $(UV),$(UV),$(PYTHON) -m uv) sync --frozen
+	@if [ ! -x "$(UV)" ] && ! command -v "$(UV)" >/dev/null 2>&1; then \
+	  echo "Installing uv with pip into .tools/"; \
+	  $(PYTHON) -m venv .tools && .tools/bin/pip install --quiet uv; fi
+	$(UV) sync --frozen
 	@touch $@
 
 setup: $(VENV)/.synced
@@ -57,4 +61,4 @@ test: setup
 	$(VENV)/bin/ruff format --check .
 
 clean:
-	rm -rf $(VENV) staticfiles
+	rm -rf $(VENV) .tools staticfiles
