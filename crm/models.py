@@ -51,6 +51,7 @@ class CustomField(models.Model):
         EMAIL = "email", "Email"
 
     TEXT_MAX_LENGTH = 2000
+    NUMBER_MAX_DIGITS = 15
 
     key = models.CharField(
         max_length=64,
@@ -133,9 +134,13 @@ class CustomField(models.Model):
     def _to_number(self, raw):
         if isinstance(raw, bool) or not isinstance(raw, str | int | float | decimal.Decimal):
             raise TypeError
-        number = decimal.Decimal(str(raw).strip().replace(",", ""))
-        if not number.is_finite():
+        text = str(raw).strip().replace(",", "")
+        if len(text) > 40:
             raise ValueError
+        number = decimal.Decimal(text)
+        # Bounded so every value survives JSON and float arithmetic in reports and providers.
+        if not number.is_finite() or number.adjusted() >= self.NUMBER_MAX_DIGITS:
+            raise ValidationError(f"enter a number with at most {self.NUMBER_MAX_DIGITS} digits.")
         # JSON has one number type; integral values stay integers so 3 is never "3.0".
         return int(number) if number == number.to_integral_value() else float(number)
 

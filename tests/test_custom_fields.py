@@ -101,3 +101,14 @@ def test_clean_rejects_a_non_object():
     with pytest.raises(ValidationError) as exc:
         custom_fields_clean(["industry"])
     assert exc.value.error_dict["custom_fields"][0].code == "invalid"
+
+
+@pytest.mark.parametrize("raw", ["1e5000", "1e999999", "9" * 4400, 10**20, "1e15"])
+def test_numbers_too_large_to_store_are_rejected_quickly(raw):
+    with pytest.raises(ValidationError) as exc:
+        field("number").to_value(raw)
+    assert exc.value.code == "invalid_custom_field"
+
+
+def test_the_largest_number_accepted_has_fifteen_digits():
+    assert field("number").to_value("999999999999999") == 999_999_999_999_999

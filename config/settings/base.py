@@ -33,7 +33,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_countries",
     "phonenumber_field",
+    "django_tasks_db",
     "crm",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -124,3 +126,107 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+
+# --- integrations: background tasks and provider push (owned by the integrations app) ---------
+# Environment variables: FIELD_ENCRYPTION_KEY (optional; secrets at rest are encrypted with a key
+# derived from it, else from SECRET_KEY), PUSH_HTTP_TIMEOUT, PUSH_BACKOFF_BASE, PUSH_BACKOFF_CAP.
+
+# django.tasks with the database backend: `manage.py db_worker` runs queued pushes.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+# Changing this key makes stored provider API keys unreadable: they must be entered again.
+FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
+
+INTEGRATIONS = {
+    # Seconds to connect and to read one provider answer.
+    "HTTP_TIMEOUT": env.float("PUSH_HTTP_TIMEOUT", default=15.0),
+    # Retry backoff: base * 2**(attempt-1) seconds, capped, with jitter.
+    "BACKOFF_BASE": env.float("PUSH_BACKOFF_BASE", default=30.0),
+    "BACKOFF_CAP": env.float("PUSH_BACKOFF_CAP", default=3600.0),
+    # A rate-limit or concurrency wait longer than this re-queues the push instead of sleeping.
+    "MAX_INLINE_WAIT": 2.0,
+    # A worker that dies mid-push frees its slot and its claim on the link after this long.
+    "LEASE_SECONDS": 120,
+    # PushAttempt rows older than this are pruned by `push_contacts --prune`.
+    "ATTEMPT_RETENTION_DAYS": 30,
+}
+# --- end integrations --------------------------------------------------------------------------
+
+# ---------------------------------------------------------------------------------------------
+# REST API (apikeys, crm/api): authentication, scopes, errors, schema. See docs/api.md.
+# Environment variables: API_KEY_RATE, IDEMPOTENCY_KEY_RETENTION_HOURS.
+# ---------------------------------------------------------------------------------------------
+
+INSTALLED_APPS += [
+    "rest_framework",
+    "rest_framework_api_key",
+    "django_filters",
+    "drf_spectacular",
+    "drf_standardized_errors",
+    "apikeys",
+]
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apikeys.authentication.APIKeyAuthentication",
+        # The browsable API, for staff signed in to the admin.
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["apikeys.permissions.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["apikeys.throttling.APIKeyRateThrottle"],
+    "DEFAULT_PARSER_CLASSES": ["crm.api.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.PageNumberPagination",
+    "DEFAULT_SCHEMA_CLASS": "crm.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+# Requests per API key: "<number>/<s|min|hour|day>". Counted in the default cache (per process
+# unless CACHES names a shared one).
+API_KEY_RATE = env.str("API_KEY_RATE", default="1200/min")
+# How long a create's Idempotency-Key is remembered (`manage.py prune_idempotency_records`).
+IDEMPOTENCY_KEY_RETENTION_HOURS = env.int("IDEMPOTENCY_KEY_RETENTION_HOURS", default=24)
+# X-API-Key is read by apikeys.authentication; this keeps the library's own parser in step.
+API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
+
+DRF_STANDARDIZED_ERRORS = {
+    "EXCEPTION_HANDLER_CLASS": "crm.api.errors.Handler",
+    "EXCEPTION_FORMATTER_CLASS": "crm.api.errors.Formatter",
+    # Error responses documented on every operation (409/422 are added where they can occur).
+    "ALLOWED_ERROR_STATUS_CODES": [
+        str(status) for status in (400, 401, 403, 404, 405, 406, 413, 415, 429, 500)
+    ],
+    "ERROR_SCHEMAS": {
+        str(status): f"crm.api.schema.ErrorResponse{status}"
+        for status in (401, 403, 404, 405, 406, 413, 415, 429, 500)
+    },
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Relay CRM API",
+    "DESCRIPTION": (
+        "Create, read, update and search contacts. Authenticate with an `X-API-Key` header; "
+        "each operation names the scope it needs. Every error has the same envelope: "
+        '`{"type": …, "errors": [{"code", "detail", "attr"}]}`. See docs/api.md.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    # The schema and Swagger UI are public: they describe the API, not its data.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
+    "ENUM_NAME_OVERRIDES": {
+        "PhoneNumberTypeEnum": "crm.models.PhoneNumber.Type",
+        **{
+            name: f"drf_standardized_errors.openapi_serializers.{name}.choices"
+            for name in ("ValidationErrorEnum", "ClientErrorEnum", "ServerErrorEnum")
+        },
+    },
+}
+# --- end REST API ------------------------------------------------------------------------------

@@ -8,7 +8,11 @@ schema documents `invalid_key`, not DRF's `authentication_failed`.
 from django.core.exceptions import ImproperlyConfigured
 from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer
 from drf_standardized_errors import openapi
-from drf_standardized_errors.openapi_serializers import ClientErrorEnum, ValidationErrorEnum
+from drf_standardized_errors.openapi_serializers import (
+    ClientErrorEnum,
+    ServerErrorEnum,
+    ValidationErrorEnum,
+)
 from inflection import camelize
 from rest_framework import serializers
 
@@ -46,12 +50,12 @@ def error_response_serializer(status_code: int, **extra_fields) -> type[serializ
             "Meta": type("Meta", (), {"ref_name": f"Error{status_code}ErrorComponent"}),
         },
     )
-    kind = "server_error" if status_code >= 500 else "client_error"
+    kind = ServerErrorEnum if status_code >= 500 else ClientErrorEnum
     return type(
         f"ErrorResponse{status_code}Serializer",
         (serializers.Serializer,),
         {
-            "type": serializers.ChoiceField(choices=[kind]),
+            "type": serializers.ChoiceField(choices=kind.choices),
             "errors": item(many=True),
             **extra_fields,
             "Meta": type("Meta", (), {"ref_name": f"ErrorResponse{status_code}"}),

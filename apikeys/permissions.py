@@ -1,0 +1,48 @@
+"""The one place where scopes are checked.
+
+A view declares what each action needs:
+
+    required_scopes = {"read": Scope.CONTACTS_READ, "write": Scope.CONTACTS_WRITE}
+
+"read" covers the safe methods (GET, HEAD, OPTIONS) and "write" the others; a key named
+after a viewset action (e.g. "push") overrides both for that action. A view that declares
+nothing is refused to everyone, so a forgotten declaration fails closed.
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from .models import ScopedAPIKey
+
+
+def required_scope(*, view, method: str) -> str:
+    scopes = getattr(view, "required_scopes", None)
+    if not scopes:
+        raise ImproperlyConfigured(f"{type(view).__name__} must declare required_scopes.")
+    action = getattr(view, "action", None)
+    if action in scopes:
+        return scopes[action]
+    kind = "read" if method in SAFE_METHODS else "write"
+    try:
+        return scopes[kind]
+    except KeyError:
+        raise ImproperlyConfigured(
+            f"{type(view).__name__}.required_scopes names no scope for {action or kind}."
+        ) from None
+
+
+class HasScope(BasePermission):
+    """API keys need the action's scope; staff sessions (the browsable API) may do anything."""
+
+    code = "permission_denied"
+    message = "You do not have permission to perform this action."
+
+    def has_permission(self, request, view) -> bool:
+        scope = required_scope(view=view, method=request.method)
+        if isinstance(request.auth, ScopedAPIKey):
+            if request.auth.has_scope(scope):
+                return True
+            self.message = f"This API key lacks the {scope} scope."
+            return False
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_active and user.is_staff)

@@ -1,0 +1,174 @@
+"""List filters for contacts: `?tag=vip&stage=lead&updated_since=2026-01-01T00:00:00Z&search=…`."""
+
+from django import forms
+from django.db.models import Exists, OuterRef, QuerySet
+from django_countries import countries
+from django_filters import fields as filter_fields
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import filters as rest_filters
+
+from crm.models import Contact, PhoneNumber
+from crm.selectors import contact_search_filter
+
+SEARCH_MAX_LENGTH = 200
+TAG_MAX_LENGTH = 64
+
+
+class TagNamesField(forms.Field):
+    widget = forms.MultipleHiddenInput  # reads every ?tag= value, not just the last
+
+    def to_python(self, value) -> list[str]:
+        names = [" ".join(str(item).split()) for item in value or []]
+        return [name for name in names if name]
+
+    def validate(self, value: list[str]) -> None:
+        super().validate(value)
+        if any(len(name) > TAG_MAX_LENGTH for name in value):
+            raise forms.ValidationError(
+                f"A tag name has at most {TAG_MAX_LENGTH} characters.", code="max_length"
+            )
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "maxLength": TAG_MAX_LENGTH},
+        "description": "Tag name, any case. Repeat (`?tag=vip&tag=tech`) for contacts with all.",
+    }
+)
+class TagFilter(filters.Filter):
+    field_class = TagNamesField
+
+    def filter(self, qs: QuerySet, value: list[str]) -> QuerySet:
+        # One Exists per tag (contacts with all of them): a join would repeat contacts.
+        for name in value or []:
+            qs = qs.filter(
+                Exists(
+                    Contact.tags.through.objects.filter(
+                        contact=OuterRef("pk"), tag__name__iexact=name
+                    )
+                )
+            )
+        return qs
+
+
+class CountryCodeField(filter_fields.ChoiceField):
+    def to_python(self, value) -> str:
+        return super().to_python(value).strip().upper()
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": "^[A-Za-z]{2}$",
+        "description": "ISO 3166-1 alpha-2 code, any case.",
+    }
+)
+class CountryFilter(filters.ChoiceFilter):
+    field_class = CountryCodeField
+
+
+class IdField(forms.IntegerField):
+    # A bound keeps an absurd id a validation error, not a database overflow (a 500).
+    def __init__(self, **kwargs):
+        super().__init__(min_value=1, max_value=2**63 - 1, **kwargs)
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IdFilter(filters.NumberFilter):
+    field_class = IdField
+
+
+class StrictBooleanField(forms.Field):
+    """true/false (or 1/0, yes/no); anything else is an error rather than ignored."""
+
+    widget = forms.TextInput
+    TRUE = {"true", "1", "yes"}
+    FALSE = {"false", "0", "no"}
+
+    def to_python(self, value) -> bool | None:
+        text = str(value or "").strip().lower()
+        if not text:
+            return None
+        if text in self.TRUE | self.FALSE:
+            return text in self.TRUE
+        raise forms.ValidationError("Enter true or false.", code="invalid")
+
+
+class StrictBooleanFilter(filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+    def __init__(self, *args, **kwargs):
+        # django-filter's REST BooleanWidget turns unknown values into "no filter".
+        kwargs["widget"] = forms.TextInput
+        super().__init__(*args, **kwargs)
+
+
+class ContactFilter(filters.FilterSet):
+    search = filters.CharFilter(
+        method="filter_search",
+        max_length=SEARCH_MAX_LENGTH,
+        help_text="Matches name, email, company, or a phone number typed in any format.",
+    )
+    tag = TagFilter()
+    stage = filters.MultipleChoiceFilter(
+        choices=Contact.Stage.choices, help_text="Repeat for contacts in any of several."
+    )
+    status = filters.MultipleChoiceFilter(
+        choices=Contact.Status.choices, help_text="Repeat for contacts in any of several."
+    )
+    source = filters.MultipleChoiceFilter(
+        choices=Contact.Source.choices, help_text="Repeat for contacts from any of several."
+    )
+    company = filters.CharFilter(
+        field_name="company", lookup_expr="iexact", help_text="Exact company name, any case."
+    )
+    country = CountryFilter(
+        field_name="country",
+        choices=[(code, name) for code, name in countries],
+    )
+    email = filters.CharFilter(
+        field_name="email", lookup_expr="iexact", help_text="Exact email, any case."
+    )
+    owner = IdFilter(field_name="owner_id", help_text="The owner's user id.")
+    created_since = filters.IsoDateTimeFilter(
+        field_name="created_at",
+        lookup_expr="gte",
+        help_text="Created at or after this ISO 8601 date and time.",
+    )
+    updated_since = filters.IsoDateTimeFilter(
+        field_name="updated_at",
+        lookup_expr="gte",
+        help_text="Changed at or after this ISO 8601 date and time.",
+    )
+    has_phone = StrictBooleanFilter(
+        method="filter_has_phone", help_text="true: has a phone number; false: has none."
+    )
+
+    class Meta:
+        model = Contact
+        fields: list[str] = []
+
+    def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(contact_search_filter(value))
+
+    def filter_has_phone(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
+        has_phone = Exists(PhoneNumber.objects.filter(contact=OuterRef("pk")))
+        return queryset.filter(has_phone if value else ~has_phone)
+
+
+class OrderingFilter(rest_filters.OrderingFilter):
+    """`?ordering=-created_at`, with id appended so pages never overlap on ties."""
+
+    ordering_description = (
+        "Sort by created_at, updated_at, first_name, last_name, company or email; prefix "
+        "with - for descending, separate several with commas. Default: -updated_at."
+    )
+
+    def get_ordering(self, request, queryset, view) -> list[str]:
+        ordering = list(super().get_ordering(request, queryset, view) or [])
+        if ordering and not any(field.lstrip("-") in ("id", "pk") for field in ordering):
+            ordering.append("-id" if ordering[-1].startswith("-") else "id")
+        return ordering

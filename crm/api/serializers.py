@@ -1,0 +1,290 @@
+"""Contact representation and input checks for the API.
+
+The serializer checks shapes and types only; every rule about contacts (phone parsing and
+the one-primary rule, custom-field typing, duplicate emails) is applied by
+crm.services.contact_upsert, the same service the admin uses, whose Django
+ValidationErrors are translated here into field errors with stable codes.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import EmailValidator, URLValidator
+from django_countries.serializer_fields import CountryField
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
+from rest_framework.settings import api_settings
+
+from crm.models import Contact, CustomField, PhoneNumber
+from crm.services import ContactAlreadyExists, contact_upsert
+
+from .errors import AlreadyExists
+from .extensions import contact_field_extensions
+
+MAX_PHONE_NUMBERS = 20
+MAX_TAGS = 50
+DESCRIPTION_MAX_LENGTH = 10_000
+
+# Django's generic codes, renamed where the API documents a more precise one.
+CODE_RENAMES = {"blank": "required"}
+FIELD_CODE_RENAMES = {
+    ("email", "invalid"): "invalid_email",
+    ("linkedin_url", "invalid"): "invalid_url",
+    ("website", "invalid"): "invalid_url",
+}
+
+
+class RejectUnknownFieldsMixin:
+    """Unknown keys are an error (`unknown_field`) rather than silently dropped.
+
+    A misspelt field ("phone" for "phone_numbers") would otherwise be a write that quietly
+    does nothing. Read-only fields are known: a body fetched with GET can be sent back.
+    """
+
+    def to_internal_value(self, data):
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, Mapping) else []
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not unknown:
+                raise
+            errors = exc.detail
+        else:
+            if not unknown:
+                return value
+            errors = {}
+        errors.setdefault(api_settings.NON_FIELD_ERRORS_KEY, []).extend(
+            ErrorDetail(f"Unknown field “{name[:64]}”.", code="unknown_field") for name in unknown
+        )
+        raise serializers.ValidationError(errors)
+
+
+class PhoneNumberField(serializers.CharField):
+    """Any format in, E.164 out. Parsing is the service's job, so its codes are the API's."""
+
+    def to_representation(self, value) -> str:
+        return getattr(value, "as_e164", None) or str(value)
+
+
+class PhoneNumberSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
+    """One of a contact's phone numbers. Unknown keys are refused (`unknown_field`)."""
+
+    number = PhoneNumberField(
+        allow_blank=True,
+        help_text="Any format; stored and returned in E.164 (+5511988888888). National "
+        "numbers are read in the server's default region.",
+    )
+
+    class Meta:
+        model = PhoneNumber
+        fields = ["id", "number", "type", "is_primary", "do_not_call"]
+        read_only_fields = ["id"]
+        extra_kwargs = {
+            "is_primary": {
+                "help_text": "At most one per contact; the first number is primary when none is."
+            }
+        }
+
+
+class TagNamesField(serializers.ListField):
+    child = serializers.CharField(max_length=64)
+
+    def get_attribute(self, instance: Contact):
+        return instance.tags.all()
+
+    def to_representation(self, tags) -> list[str]:
+        return [tag.name for tag in tags]
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "example": "BR",
+        "description": "ISO 3166-1 alpha-2 code, or empty. Input also accepts lowercase codes "
+        "and English country names.",
+    }
+)
+class CountryCodeField(CountryField):
+    pass
+
+
+class ContactSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
+    """A contact with its phone numbers, tags and custom field values.
+
+    Unknown keys are refused (`unknown_field`); read-only keys are accepted and ignored, so
+    a contact fetched with GET can be sent back with PUT.
+    """
+
+    first_name = serializers.CharField(
+        max_length=150,
+        # Blank is refused by the service as `required`, the same answer as a missing name.
+        allow_blank=True,
+    )
+    email = serializers.CharField(
+        max_length=254,
+        allow_blank=True,
+        required=False,
+        validators=[EmailValidator(code="invalid_email")],
+        help_text="Unique among contacts, compared case-insensitively; stored lowercased.",
+    )
+    linkedin_url = serializers.CharField(
+        max_length=500,
+        allow_blank=True,
+        required=False,
+        validators=[URLValidator(code="invalid_url")],
+    )
+    website = serializers.CharField(
+        max_length=500,
+        allow_blank=True,
+        required=False,
+        validators=[URLValidator(code="invalid_url")],
+    )
+    country = CountryCodeField(allow_blank=True, required=False)
+    description = serializers.CharField(
+        max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False
+    )
+    owner = serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.filter(is_active=True),
+        allow_null=True,
+        required=False,
+        help_text="The id of the staff user who owns the contact, or null.",
+    )
+    phone_numbers = PhoneNumberSerializer(
+        many=True,
+        required=False,
+        max_length=MAX_PHONE_NUMBERS,
+        help_text="When sent, replaces the contact's phone numbers with this list.",
+    )
+    tags = TagNamesField(
+        required=False,
+        max_length=MAX_TAGS,
+        help_text="Tag names, matched case-insensitively and created on first use. "
+        "When sent, replaces the contact's tags.",
+    )
+    custom_fields = serializers.DictField(
+        required=False,
+        help_text="Values keyed by custom field key, validated by the field's type. "
+        "POST and PUT replace all values; PATCH merges into the stored values, and a key "
+        "set to null removes that value.",
+    )
+
+    class Meta:
+        model = Contact
+        fields = [
+            "id",
+            "first_name",
+            "last_name",
+            "full_name",
+            "email",
+            "company",
+            "title",
+            "linkedin_url",
+            "website",
+            "address",
+            "city",
+            "state",
+            "zip_code",
+            "country",
+            "source",
+            "status",
+            "stage",
+            "description",
+            "owner",
+            "phone_numbers",
+            "tags",
+            "custom_fields",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "full_name", "created_at", "updated_at"]
+        extra_kwargs = {
+            "source": {"help_text": "Defaults to `api` for contacts created through the API."}
+        }
+
+    def get_fields(self):
+        fields = super().get_fields()
+        # Read-only fields other apps add to the representation (e.g. remote_links).
+        for extension in contact_field_extensions():
+            fields[extension.name] = extension.field()
+        return fields
+
+    def create(self, validated_data: dict[str, Any]) -> Contact:
+        validated_data.setdefault("source", Contact.Source.API)
+        # Always validated on create, so required custom fields are enforced.
+        validated_data.setdefault("custom_fields", {})
+        return self._write(None, validated_data)
+
+    def update(self, instance: Contact, validated_data: dict[str, Any]) -> Contact:
+        if self.partial and "custom_fields" in validated_data:
+            validated_data["custom_fields"] = custom_fields_merge(
+                instance.custom_fields, validated_data["custom_fields"]
+            )
+        return self._write(instance, validated_data)
+
+    def _write(self, contact: Contact | None, data: dict[str, Any]) -> Contact:
+        phone_numbers = data.pop("phone_numbers", None)
+        tags = data.pop("tags", None)
+        custom_fields = data.pop("custom_fields", None)
+        try:
+            return contact_upsert(
+                contact=contact,
+                data=data,
+                phone_numbers=phone_numbers,
+                tags=tags,
+                custom_fields=custom_fields,
+            )
+        except ContactAlreadyExists as exc:
+            raise AlreadyExists(
+                exc.messages[0], existing_id=exc.existing.pk, attr="email"
+            ) from None
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(service_errors_to_drf(exc)) from None
+
+
+def custom_fields_merge(stored: Mapping[str, Any], changes: Mapping[str, Any]) -> dict:
+    """PATCH semantics for custom_fields: sent keys change, null removes, others stay.
+
+    Stored values whose definition was deleted are dropped rather than reported as unknown
+    fields the client never sent.
+    """
+    defined = set(CustomField.objects.values_list("key", flat=True))
+    merged = {key: value for key, value in stored.items() if key in defined}
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def service_errors_to_drf(exc: DjangoValidationError) -> dict:
+    """The service's errors as DRF field errors, nested where they concern one item.
+
+    Phone errors carry params["index"] and become phone_numbers.<index>.number (or .type);
+    custom-field errors carry params["key"] and become custom_fields.<key>.
+    """
+    detail: dict[str, Any] = {}
+    for field, errors in exc.error_dict.items():
+        name = api_settings.NON_FIELD_ERRORS_KEY if field == NON_FIELD_ERRORS else field
+        for error in errors:
+            params = error.params or {}
+            code = error.code or "invalid"
+            code = FIELD_CODE_RENAMES.get((name, code), CODE_RENAMES.get(code, code))
+            message = str(error.message % params if params else error.message)
+            item = ErrorDetail(message, code=code)
+            if name == "phone_numbers":
+                place = detail.setdefault(name, {})
+                if "index" in params:
+                    attr = "type" if code == "invalid_choice" else "number"
+                    place.setdefault(str(params["index"]), {}).setdefault(attr, []).append(item)
+                else:
+                    place.setdefault(api_settings.NON_FIELD_ERRORS_KEY, []).append(item)
+            elif name == "custom_fields" and "key" in params:
+                detail.setdefault(name, {}).setdefault(str(params["key"]), []).append(item)
+            else:
+                detail.setdefault(name, []).append(item)
+    return detail

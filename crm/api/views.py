@@ -1,0 +1,136 @@
+"""The contacts endpoints. Thin: the serializer checks input, crm.services writes."""
+
+from django.urls import reverse
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
+from rest_framework import viewsets
+
+from apikeys.idempotency import HEADER as IDEMPOTENCY_HEADER
+from apikeys.idempotency import idempotent
+from apikeys.models import Scope
+from crm.selectors import contact_list_queryset
+
+from .extensions import contact_field_extensions
+from .filters import ContactFilter, OrderingFilter
+from .schema import ErrorResponse409, ErrorResponse422
+from .serializers import ContactSerializer
+
+WRITE_METHODS = ["post", "put", "patch"]
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description=(
+        "Optional, up to 255 printable ASCII characters (a UUID is a good choice). A retry "
+        "with the same key and body returns the first response (with `Idempotent-Replayed: "
+        "true`) instead of creating another contact; the same key with another body is "
+        "answered 422 `idempotency_key_reused`. Keys are kept 24 hours."
+    ),
+)
+
+
+def contact_api_queryset():
+    """The list queryset, plus what extensions (e.g. remote_links) need prefetched."""
+    queryset = contact_list_queryset()
+    for extension in contact_field_extensions():
+        if extension.prefetch is not None:
+            queryset = extension.prefetch(queryset)
+    return queryset
+
+
+@extend_schema(tags=["contacts"])
+@extend_schema_view(
+    list=extend_schema(
+        summary="List, filter and search contacts",
+        description="Paginated (`page`, `page_size` up to 100), newest change first.",
+    ),
+    create=extend_schema(
+        summary="Create a contact",
+        description=(
+            "Creates a contact with its phone numbers, tags and custom field values. An email "
+            "that another contact already has is answered 409 `already_exists` with "
+            "`existing_id`."
+        ),
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: ContactSerializer, 409: ErrorResponse409, 422: ErrorResponse422},
+    ),
+    retrieve=extend_schema(summary="Get a contact"),
+    update=extend_schema(
+        summary="Replace a contact",
+        description=(
+            "Validates the whole contact: `first_name` is required. Fields left out keep their "
+            "values; `phone_numbers`, `tags` and `custom_fields`, when sent, replace the "
+            "contact's complete set."
+        ),
+        responses={200: ContactSerializer, 409: ErrorResponse409},
+    ),
+    partial_update=extend_schema(
+        summary="Update some fields of a contact",
+        description=(
+            "Only the fields sent change. `phone_numbers` and `tags` replace the contact's "
+            "set; `custom_fields` is merged into the stored values, and a key set to null "
+            "removes that value."
+        ),
+        responses={200: ContactSerializer, 409: ErrorResponse409},
+    ),
+    destroy=extend_schema(summary="Delete a contact"),
+)
+# Codes raised by crm.services (and the strict-fields check), for the schema's error lists.
+@extend_validation_errors(["unknown_field"], field_name="non_field_errors", methods=WRITE_METHODS)
+@extend_validation_errors(["required"], field_name="first_name", methods=["patch"])
+@extend_validation_errors(
+    ["invalid_phone", "duplicate_phone"],
+    field_name="phone_numbers.INDEX.number",
+    methods=WRITE_METHODS,
+)
+@extend_validation_errors(
+    ["unknown_field"], field_name="phone_numbers.INDEX.non_field_errors", methods=WRITE_METHODS
+)
+@extend_validation_errors(["null"], field_name="phone_numbers.INDEX", methods=WRITE_METHODS)
+@extend_validation_errors(
+    ["multiple_primary"], field_name="phone_numbers.non_field_errors", methods=WRITE_METHODS
+)
+@extend_validation_errors(
+    ["unknown_custom_field", "invalid_custom_field", "required"],
+    field_name="custom_fields.KEY",
+    methods=WRITE_METHODS,
+)
+@extend_validation_errors(["invalid"], field_name=IDEMPOTENCY_HEADER, actions=["create"])
+class ContactViewSet(viewsets.ModelViewSet):
+    serializer_class = ContactSerializer
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filterset_class = ContactFilter
+    ordering_fields = ["created_at", "updated_at", "first_name", "last_name", "company", "email"]
+    ordering = ["-updated_at", "-id"]
+    lookup_value_regex = r"\d+"
+    required_scopes = {"read": Scope.CONTACTS_READ, "write": Scope.CONTACTS_WRITE}
+
+    def get_queryset(self):
+        return contact_api_queryset()
+
+    def create(self, request, *args, **kwargs):
+        return idempotent(
+            request, lambda: super(ContactViewSet, self).create(request, *args, **kwargs)
+        )
+
+    def perform_create(self, serializer) -> None:
+        serializer.save()
+        self._refetch(serializer)
+
+    def perform_update(self, serializer) -> None:
+        serializer.save()
+        self._refetch(serializer)
+
+    def get_success_headers(self, data) -> dict[str, str]:
+        return {
+            "Location": self.request.build_absolute_uri(
+                reverse("contact-detail", args=[data["id"]])
+            )
+        }
+
+    def _refetch(self, serializer) -> None:
+        # The response shows the contact as stored, read with the list's prefetches.
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)

@@ -1,0 +1,73 @@
+import json
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from integrations.models import Connection
+from integrations.services import connection_upsert
+
+
+def parse_option(text: str) -> tuple[str, object]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise CommandError(f"--option expects key=value, got {text!r}")
+    try:
+        value = json.loads(raw)  # 3, true, {"a": 1}, [1, 2] and "quoted" are stored as JSON
+    except ValueError:
+        value = raw
+    return key.strip(), value
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the connection called NAME, or update it when it exists. Without --base-url "
+        "the provider's official URL is used."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("name")
+        parser.add_argument("--provider", required=True, choices=Connection.Provider.values)
+        parser.add_argument("--api-key", help="Required for a new connection; never printed.")
+        parser.add_argument("--base-url", default="")
+        parser.add_argument(
+            "--auto-push",
+            action="store_true",
+            default=None,
+            help="Push contacts when they change (a new connection is created without it).",
+        )
+        parser.add_argument("--no-auto-push", action="store_false", dest="auto_push")
+        parser.add_argument("--disabled", action="store_true", help="Create or set it disabled.")
+        parser.add_argument("--concurrency", type=int)
+        parser.add_argument("--rate-limit", type=float, help="Requests per second; 0: no limit.")
+        parser.add_argument(
+            "--option",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="A provider option; a value that parses as JSON is stored as JSON. Repeatable.",
+        )
+
+    def handle(self, *args, name, provider, api_key, base_url, auto_push, disabled, **options):
+        fields = {"enabled": not disabled}
+        exists = Connection.objects.filter(name=name).exists()
+        if auto_push is not None or not exists:
+            fields["auto_push"] = bool(auto_push)
+        for field in ("concurrency", "rate_limit"):
+            if options[field] is not None:
+                fields[field] = options[field]
+        try:
+            connection, created = connection_upsert(
+                name=name,
+                provider=provider,
+                api_key=api_key,
+                base_url=base_url,
+                options=dict(parse_option(o) for o in options["option"]),
+                **fields,
+            )
+        except (ValueError, ValidationError) as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(
+            f"{'Created' if created else 'Updated'} connection {connection.name}: "
+            f"{connection.get_provider_display()} at {connection.base_url}, "
+            f"key {connection.api_key_masked}, auto-push {'on' if connection.auto_push else 'off'}"
+        )

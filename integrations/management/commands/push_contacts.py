@@ -1,0 +1,58 @@
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from crm.models import Contact
+from integrations.models import Connection
+from integrations.services import attempts_prune, links_enqueue_pending, links_mark_pending
+
+
+class Command(BaseCommand):
+    help = "Queue pushes of contacts to a connection; the worker (db_worker) sends them."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--connection",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="Repeatable. Optional with --pending (default: every connection).",
+        )
+        which = parser.add_mutually_exclusive_group(required=True)
+        which.add_argument("--all", action="store_true", help="Every contact.")
+        which.add_argument(
+            "--pending",
+            action="store_true",
+            help="Queue again every pending link (the sweep: safe to run at any time).",
+        )
+        which.add_argument("--ids", help="Contact IDs, comma-separated: 1,2,3")
+        which.add_argument(
+            "--prune", action="store_true", help="Delete push attempts past their retention."
+        )
+
+    def handle(self, *args, connection, all, pending, ids, prune, **options):
+        if prune:
+            self.stdout.write(f"{attempts_prune()} push attempts deleted.")
+            return
+        connections = list(Connection.objects.filter(name__in=connection))
+        missing = set(connection) - {c.name for c in connections}
+        if missing:
+            raise CommandError(f"No connection named {', '.join(sorted(missing))}.")
+        if pending:
+            count = sum(links_enqueue_pending(connection=c) for c in connections or [None])
+            self.stdout.write(f"{count} pending pushes queued.")
+            return
+        if not connections:
+            raise CommandError("Name the connection(s) to push to with --connection.")
+        contacts = Contact.objects.all()
+        if ids:
+            try:
+                wanted = {int(part) for part in ids.split(",") if part.strip()}
+            except ValueError:
+                raise CommandError("--ids expects numbers separated by commas.") from None
+            contacts = contacts.filter(pk__in=wanted)
+            unknown = wanted - set(contacts.values_list("pk", flat=True))
+            if unknown:
+                raise CommandError(f"No contact with ID {', '.join(map(str, sorted(unknown)))}.")
+        with transaction.atomic():
+            count = links_mark_pending(contacts=contacts, connections=connections)
+        self.stdout.write(f"{count} pushes queued.")

@@ -1,0 +1,51 @@
+from django.core.management.base import BaseCommand
+
+from integrations.sandbox import make_server
+from integrations.sandbox.getraze import GetRazeEmulator
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve the provider sandbox: GetRaze at http://HOST:PORT/getraze/external/v1. "
+        "Knobs can be changed while it runs: POST /__sandbox__/getraze/faults."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8001)
+        parser.add_argument(
+            "--api-key",
+            action="append",
+            default=[],
+            help="A key the sandbox accepts (repeatable; default: sandbox-key).",
+        )
+        parser.add_argument("--latency", type=float, default=0.0, help="Seconds per answer.")
+        parser.add_argument("--error-rate", type=float, default=0.0, help="Share of 5xx, 0..1.")
+        parser.add_argument("--rate-limit", type=int, default=0, help="Requests per window.")
+        parser.add_argument("--rate-window", type=int, default=3600, help="Seconds.")
+        parser.add_argument(
+            "--accept-duplicates",
+            action="store_true",
+            help="No 409 on a duplicate email, as GetRaze's code behaves.",
+        )
+
+    def handle(self, *args, host, port, api_key, **options):
+        keys = {key: GetRazeEmulator.DEFAULT_PERMISSIONS for key in api_key or ["sandbox-key"]}
+        server = make_server(host, port, api_keys=keys)
+        faults = {
+            "latency": options["latency"],
+            "error_rate": options["error_rate"],
+            "rate_limit": options["rate_limit"],
+            "rate_window": options["rate_window"],
+            "unique_email": not options["accept_duplicates"],
+        }
+        for emulator in server.emulators.values():
+            emulator.default_faults = faults
+            emulator.reset()
+        self.stdout.write(f"Sandbox on {server.url}: GetRaze at {server.url}/getraze/external/v1")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()

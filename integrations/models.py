@@ -1,0 +1,195 @@
+"""Connections to providers, each contact's link to its remote record, and the audit trail."""
+
+from django.db import models
+from django.utils import timezone
+
+from crm.models import Contact
+
+from . import crypto
+
+
+class Connection(models.Model):
+    """One account at one provider that contacts are pushed to."""
+
+    class Provider(models.TextChoices):
+        GETRAZE = "getraze", "GetRaze"
+        CONTACTSHIP = "contactship", "Contactship"
+        KLEN = "klen", "Klen AI"
+        CLOSE = "close", "Close"
+
+    name = models.CharField(max_length=100, unique=True)
+    provider = models.CharField(max_length=20, choices=Provider.choices)
+    base_url = models.URLField(
+        "base URL",
+        max_length=500,
+        blank=True,
+        help_text="Leave empty for the provider's official URL; set it for the sandbox or a proxy.",
+    )
+    # Fernet token; read and written through the `api_key` property, never shown.
+    api_key_encrypted = models.TextField(editable=False, blank=True)
+    enabled = models.BooleanField(default=True)
+    auto_push = models.BooleanField(
+        default=True, help_text="Push every contact when it is created or changed."
+    )
+    options = models.JSONField(
+        default=dict, blank=True, help_text="Provider-specific settings, as a JSON object."
+    )
+    concurrency = models.PositiveSmallIntegerField(
+        default=2, help_text="Pushes to this connection running at once, across all workers."
+    )
+    rate_limit = models.FloatField(
+        "requests per second",
+        default=0.25,
+        help_text="Across all workers; 0 means no limit. GetRaze allows 1000 an hour by default.",
+    )
+    paused_at = models.DateTimeField(null=True, blank=True, editable=False)
+    paused_reason = models.CharField(max_length=500, blank=True, editable=False)
+    # The rate limiter's schedule: the earliest time the next request may start.
+    next_request_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        from .providers import OFFICIAL_BASE_URLS
+
+        if not self.base_url:
+            self.base_url = OFFICIAL_BASE_URLS.get(self.provider, "")
+        self.base_url = self.base_url.rstrip("/")
+        super().save(*args, **kwargs)
+
+    @property
+    def api_key(self) -> str:
+        return crypto.decrypt(self.api_key_encrypted)
+
+    @api_key.setter
+    def api_key(self, value: str) -> None:
+        self.api_key_encrypted = crypto.encrypt(value)
+
+    @property
+    def api_key_masked(self) -> str:
+        try:
+            return crypto.mask(self.api_key)
+        except crypto.SecretUnreadable:
+            return "unreadable: enter the key again"
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_at is not None
+
+    @property
+    def is_active(self) -> bool:
+        return self.enabled and not self.is_paused
+
+
+class ConnectionSlot(models.Model):
+    """One of a connection's `concurrency` push slots, leased by a worker for one push.
+
+    Leases expire, so a worker that dies mid-push frees its slot after LEASE_SECONDS.
+    """
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="slots")
+    number = models.PositiveSmallIntegerField()
+    holder = models.CharField(max_length=64, blank=True)
+    leased_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "number"], name="integrations_slot_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection_id}#{self.number}"
+
+
+class RemoteLink(models.Model):
+    """A contact's record at one connection: its remote ID and whether it has our latest data."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SYNCED = "synced", "Synced"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="remote_links")
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="links")
+    remote_id = models.CharField("remote ID", max_length=255, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    # SHA-256 of the last payload the provider accepted: an equal payload is not sent again.
+    payload_hash = models.CharField(max_length=64, blank=True)
+    # Bumped by every change; a push that started before a change must not mark the link synced.
+    generation = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(
+        default=0, help_text="Failed tries since the last success."
+    )
+    last_pushed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error_code = models.CharField(max_length=100, blank=True)
+    last_error_message = models.TextField(blank=True)
+    # A worker's claim while it pushes, so two workers never push the same link at once.
+    claimed_by = models.CharField(max_length=64, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["connection__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact", "connection"], name="integrations_link_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["connection", "state"], name="integrations_link_state_idx"),
+            models.Index(fields=["state", "next_attempt_at"], name="integrations_link_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} → {self.connection}"
+
+    @property
+    def last_error(self) -> dict | None:
+        if not (self.last_error_code or self.last_error_message):
+            return None
+        return {"code": self.last_error_code, "message": self.last_error_message}
+
+
+class PushAttempt(models.Model):
+    """One HTTP call to a provider: written before the call, completed after it."""
+
+    class Operation(models.TextChoices):
+        CREATE = "create", "Create"
+        UPDATE = "update", "Update"
+        LOOKUP = "lookup", "Lookup"
+
+    class Outcome(models.TextChoices):
+        STARTED = "started", "Started"  # still running, or the worker died during the call
+        SUCCESS = "success", "Success"
+        NOT_FOUND = "not_found", "Not found"
+        RETRY = "retry", "Retryable error"
+        FAILED = "failed", "Permanent error"
+        AUTH = "auth", "Authentication error"
+
+    link = models.ForeignKey(RemoteLink, on_delete=models.CASCADE, related_name="push_attempts")
+    operation = models.CharField(max_length=10, choices=Operation.choices)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500, help_text="Relative to the base URL, without query.")
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    http_status = models.PositiveSmallIntegerField("HTTP status", null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.STARTED)
+    error_code = models.CharField(max_length=100, blank=True)
+    error_message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.http_status or '-'} {self.outcome}"

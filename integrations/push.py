@@ -1,0 +1,288 @@
+"""The push engine: bring one RemoteLink's remote record up to date with our contact.
+
+Every step is idempotent, so the at-least-once worker may run a push twice or crash anywhere:
+- the payload is rebuilt from the database each time, and one equal to the last accepted
+  payload (compared by hash) is not sent;
+- a create is preceded by a lookup on the provider's duplicate key, and a create that got a
+  409 or no answer is followed by one, so a remote record is never created twice;
+- a link is claimed while pushed, so two workers never push the same link at once;
+- a change that arrives during a push bumps the link's generation, and the push then leaves
+  the link pending instead of marking it synced.
+"""
+
+import datetime
+import enum
+import hashlib
+import json
+import logging
+import random
+import uuid
+
+from django.conf import settings
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+
+from crm.models import Contact
+
+from .crypto import SecretUnreadable
+from .models import Connection, PushAttempt, RemoteLink
+from .providers import Adapter, ProviderError, adapter_class
+from .providers.base import session_for
+from .services import connection_pause, tasks_enqueue
+from .throttle import Throttled, rate_wait, slot_acquire, slot_release
+
+logger = logging.getLogger(__name__)
+
+
+class Result(enum.StrEnum):
+    SYNCED = "synced"
+    UNCHANGED = "unchanged"  # the provider already has this payload: nothing sent
+    SKIPPED = "skipped"  # the provider cannot accept this contact
+    FAILED = "failed"  # permanent error
+    RETRY = "retry"  # retryable error: pushed again later
+    PAUSED = "paused"  # credentials refused: the connection is paused
+    INACTIVE = "inactive"  # connection disabled or paused: the link waits, pending
+    NOT_PENDING = "not_pending"  # an older task for a link already handled
+    BUSY = "busy"  # claimed by another worker, or no concurrency slot: queued again
+    THROTTLED = "throttled"  # over the rate limit: queued again
+    GONE = "gone"  # the link was deleted
+
+
+def adapter_for(connection: Connection, **kwargs) -> Adapter:
+    return adapter_class(connection.provider)(
+        base_url=connection.base_url,
+        api_key=connection.api_key,
+        options=connection.options,
+        session=session_for(("connection", connection.pk)),
+        **kwargs,
+    )
+
+
+def payload_hash(payload: dict) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def retry_delay(*, attempts: int, retry_after: float | None = None) -> float:
+    """Seconds before the next try: the provider's Retry-After when given, else exponential
+    backoff up to a cap; jitter spreads retries so a provider's recovery isn't a stampede."""
+    config = settings.INTEGRATIONS
+    if retry_after is not None:
+        return retry_after + random.uniform(0, min(5.0, retry_after * 0.1))  # noqa: S311
+    backoff = min(config["BACKOFF_CAP"], config["BACKOFF_BASE"] * 2 ** max(0, attempts - 1))
+    return random.uniform(backoff / 2, backoff)  # noqa: S311
+
+
+def link_push(*, link_id: int) -> Result:
+    """Push one link if it is pending; called by the worker's task."""
+    link = RemoteLink.objects.select_related("connection").filter(pk=link_id).first()
+    if link is None:
+        return Result.GONE
+    connection = link.connection
+    if not connection.is_active:
+        return Result.INACTIVE
+    if link.state != RemoteLink.State.PENDING:
+        return Result.NOT_PENDING
+    holder = uuid.uuid4().hex
+    if not _link_claim(link, holder):
+        _requeue(link, wait=1.0)
+        return Result.BUSY
+    try:
+        if slot_acquire(connection=connection, holder=holder) is None:
+            _requeue(link, wait=1.0)
+            return Result.BUSY
+        try:
+            link.refresh_from_db()
+            if link.state != RemoteLink.State.PENDING:
+                return Result.NOT_PENDING
+            return _push(link, connection)
+        except Throttled as throttled:
+            _requeue(link, wait=throttled.wait)
+            return Result.THROTTLED
+        finally:
+            slot_release(connection=connection, holder=holder)
+    finally:
+        RemoteLink.objects.filter(pk=link.pk, claimed_by=holder).update(
+            claimed_by="", claimed_until=None
+        )
+
+
+def _push(link: RemoteLink, connection: Connection) -> Result:
+    generation = link.generation
+    contact = Contact.objects.prefetch_related("tags", "phone_numbers").get(pk=link.contact_id)
+    try:
+        adapter = adapter_for(
+            connection,
+            observer=AttemptRecorder(link),
+            throttle=lambda: rate_wait(connection=connection),
+        )
+    except SecretUnreadable as exc:
+        connection_pause(connection=connection, reason=str(exc))
+        return Result.PAUSED
+    payload = adapter.build_payload(contact)
+    reason = adapter.skip_reason(payload)
+    if reason:
+        _finish(
+            link,
+            generation,
+            RemoteLink.State.SKIPPED,
+            last_error_code="skipped",
+            last_error_message=reason,
+        )
+        return Result.SKIPPED
+    digest = payload_hash(payload)
+    if link.remote_id and digest == link.payload_hash:
+        _finish(
+            link,
+            generation,
+            RemoteLink.State.SYNCED,
+            attempts=0,
+            last_error_code="",
+            last_error_message="",
+        )
+        return Result.UNCHANGED
+    try:
+        remote_id = _send(adapter, link.remote_id, payload)
+    except ProviderError as error:
+        return _failed(link, connection, generation, error)
+    _finish(
+        link,
+        generation,
+        RemoteLink.State.SYNCED,
+        remote_id=remote_id,
+        payload_hash=digest,
+        last_pushed_at=timezone.now(),
+        attempts=0,
+        next_attempt_at=None,
+        last_error_code="",
+        last_error_message="",
+    )
+    return Result.SYNCED
+
+
+def _send(adapter: Adapter, remote_id: str, payload: dict) -> str:
+    """Create or update the remote record; return its ID."""
+    if remote_id:
+        try:
+            adapter.update(remote_id, payload)
+            return remote_id
+        except ProviderError as error:
+            if error.status != 404:
+                raise
+            # Deleted on the provider's side: create it again and record the new ID.
+    return _create(adapter, payload)
+
+
+def _create(adapter: Adapter, payload: dict) -> str:
+    # Look up first: a provider may accept duplicates silently instead of answering 409
+    # (GetRaze has no unique index on email), and an earlier try may have created it.
+    found = adapter.lookup(payload)
+    if found is None:
+        try:
+            return adapter.create(payload)
+        except ProviderError as error:
+            # 409: someone has this contact. No answer or a 5xx: our create may have been
+            # applied (GetRaze stores the contact before a tags error). Either way, look.
+            if not (error.status == 409 or error.ambiguous):
+                raise
+            found = adapter.lookup(payload)
+            if found is None:
+                raise
+    # The found record may hold older data (a 409) or be the create whose answer was lost:
+    # one update makes sure it holds ours. An extra call, accepted for certainty.
+    adapter.update(found, payload)
+    return found
+
+
+def _failed(
+    link: RemoteLink, connection: Connection, generation: int, error: ProviderError
+) -> Result:
+    errors = {"last_error_code": error.code[:100], "last_error_message": error.message}
+    attempts = link.attempts + 1
+    if error.auth:
+        connection_pause(connection=connection, reason=str(error))
+        # Not the contact's fault: it stays pending and is pushed when the connection resumes.
+        _finish(link, generation, RemoteLink.State.PENDING, attempts=attempts, **errors)
+        return Result.PAUSED
+    if error.permanent:
+        _finish(link, generation, RemoteLink.State.FAILED, attempts=attempts, **errors)
+        return Result.FAILED
+    delay = retry_delay(attempts=attempts, retry_after=error.retry_after)
+    next_at = timezone.now() + datetime.timedelta(seconds=delay)
+    _finish(
+        link,
+        generation,
+        RemoteLink.State.PENDING,
+        attempts=attempts,
+        next_attempt_at=next_at,
+        **errors,
+    )
+    tasks_enqueue([(link.pk, next_at if delay > 0 else None)])
+    logger.info("Push of link %s will be retried in %.1fs: %s", link.pk, delay, error)
+    return Result.RETRY
+
+
+def _finish(link: RemoteLink, generation: int, state: str, **fields) -> None:
+    """Store a push's result. The state is only set if no change arrived during the push;
+    otherwise the link stays pending and the push queued by that change sends it."""
+    RemoteLink.objects.filter(pk=link.pk).update(
+        state=Case(When(generation=generation, then=Value(state)), default=F("state")),
+        updated_at=timezone.now(),
+        **fields,
+    )
+
+
+def _link_claim(link: RemoteLink, holder: str) -> bool:
+    now = timezone.now()
+    lease = datetime.timedelta(seconds=settings.INTEGRATIONS["LEASE_SECONDS"])
+    free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    return bool(
+        RemoteLink.objects.filter(free, pk=link.pk).update(
+            claimed_by=holder, claimed_until=now + lease
+        )
+    )
+
+
+def _requeue(link: RemoteLink, *, wait: float) -> None:
+    # Spread re-queued pushes so a backlog doesn't come back all at the same instant.
+    delay = wait + random.uniform(0, max(1.0, wait))  # noqa: S311
+    tasks_enqueue([(link.pk, timezone.now() + datetime.timedelta(seconds=delay))])
+
+
+class AttemptRecorder:
+    """Writes a PushAttempt before each HTTP call and completes it after, so a crash
+    mid-call leaves a `started` row as evidence."""
+
+    def __init__(self, link: RemoteLink):
+        self.link = link
+
+    def started(self, operation: str, method: str, path: str) -> PushAttempt:
+        return PushAttempt.objects.create(
+            link=self.link, operation=operation, method=method, path=path[:500]
+        )
+
+    def finished(
+        self,
+        token: PushAttempt,
+        *,
+        status: int | None,
+        duration_ms: int,
+        error: ProviderError | None,
+    ) -> None:
+        if error is None:
+            outcome = PushAttempt.Outcome.SUCCESS
+        elif error.auth:
+            outcome = PushAttempt.Outcome.AUTH
+        elif error.status == 404:
+            outcome = PushAttempt.Outcome.NOT_FOUND
+        elif error.permanent:
+            outcome = PushAttempt.Outcome.FAILED
+        else:
+            outcome = PushAttempt.Outcome.RETRY
+        PushAttempt.objects.filter(pk=token.pk).update(
+            http_status=status if status is not None else (error.status if error else None),
+            duration_ms=duration_ms,
+            outcome=outcome,
+            error_code=error.code[:100] if error else "",
+            error_message=error.message if error else "",
+        )

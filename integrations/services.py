@@ -1,0 +1,236 @@
+"""Writes of the integrations app: connections, marking links pending, queueing pushes.
+
+Queueing is built for bulk: marking 10,000 contacts pending and queueing their pushes takes a
+handful of queries per thousand contacts, never one query per contact.
+"""
+
+import datetime
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+from django_tasks_db import DatabaseBackend
+from django_tasks_db.models import DBTaskResult, get_date_max
+
+from crm.models import Contact
+
+from .models import Connection, PushAttempt, RemoteLink
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 1000
+
+
+def connection_upsert(
+    *,
+    name: str,
+    provider: str,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    **fields: Any,
+) -> tuple[Connection, bool]:
+    """Create the connection called `name`, or update it. Returns (connection, created).
+
+    Only what is passed changes: `options` are merged into the stored ones. An empty
+    `base_url` means the provider's official URL.
+    """
+    connection = Connection.objects.filter(name=name).first()
+    created = connection is None
+    if created:
+        connection = Connection(name=name, provider=provider)
+    connection.provider = provider
+    if api_key is not None:
+        connection.api_key = api_key
+    if base_url is not None or created:
+        connection.base_url = base_url or ""
+    if options:
+        connection.options = {**(connection.options or {}), **options}
+    for field, value in fields.items():
+        setattr(connection, field, value)
+    if not connection.api_key_encrypted:
+        raise ValueError("A new connection needs an API key.")
+    connection.full_clean(exclude=["base_url"] if not connection.base_url else None)
+    connection.save()
+    return connection, created
+
+
+def connection_pause(*, connection: Connection, reason: str) -> None:
+    """Stop pushing to a connection whose credentials were refused, until staff resume it."""
+    paused = Connection.objects.filter(pk=connection.pk, paused_at__isnull=True).update(
+        paused_at=timezone.now(), paused_reason=reason[:500]
+    )
+    if paused:
+        logger.warning("Connection %s paused: %s", connection.name, reason)
+
+
+def connection_resume(*, connection: Connection) -> int:
+    """Clear a pause and queue the connection's pending pushes again. Returns how many."""
+    Connection.objects.filter(pk=connection.pk).update(paused_at=None, paused_reason="")
+    connection.paused_at, connection.paused_reason = None, ""
+    return links_enqueue_pending(connection=connection)
+
+
+def links_mark_pending(
+    *,
+    contacts: QuerySet[Contact] | Iterable[int],
+    connections: Iterable[Connection] | None = None,
+) -> int:
+    """Mark the links of `contacts` to `connections` pending and queue their push on commit.
+
+    `connections` defaults to every enabled auto-push connection. Missing links are created.
+    Runs in the caller's transaction; the push is queued once per link per transaction, after
+    commit, so the worker reads the final state (admin inlines and tags are saved after the
+    contact row). Returns the number of links marked.
+    """
+    if connections is None:
+        connections = Connection.objects.filter(enabled=True, auto_push=True)
+    connection_ids = [c.pk for c in connections]
+    if not connection_ids:
+        return 0
+    if isinstance(contacts, QuerySet):
+        contact_ids = list(contacts.order_by().values_list("pk", flat=True))
+    else:
+        contact_ids = list(contacts)
+    marked = 0
+    now = timezone.now()
+    with transaction.atomic():
+        for start in range(0, len(contact_ids), CHUNK):
+            chunk = contact_ids[start : start + CHUNK]
+            RemoteLink.objects.bulk_create(
+                [
+                    RemoteLink(contact_id=contact_id, connection_id=connection_id)
+                    for contact_id in chunk
+                    for connection_id in connection_ids
+                ],
+                ignore_conflicts=True,
+            )
+            links = RemoteLink.objects.filter(
+                contact_id__in=chunk, connection_id__in=connection_ids
+            )
+            marked += links.update(
+                state=RemoteLink.State.PENDING,
+                generation=F("generation") + 1,
+                attempts=0,
+                next_attempt_at=now,
+                last_error_code="",
+                last_error_message="",
+                updated_at=now,
+            )
+            _enqueue_on_commit(list(links.values_list("pk", flat=True)))
+    return marked
+
+
+def links_retry(*, links: QuerySet[RemoteLink]) -> int:
+    """Push these links again now, whatever their state (staff's "Retry")."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(links.order_by().values_list("pk", flat=True))
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            RemoteLink.objects.filter(pk__in=chunk).update(
+                state=RemoteLink.State.PENDING,
+                generation=F("generation") + 1,
+                attempts=0,
+                next_attempt_at=now,
+                last_error_code="",
+                last_error_message="",
+                updated_at=now,
+            )
+            _enqueue_on_commit(chunk)
+    return len(ids)
+
+
+def links_enqueue_pending(*, connection: Connection | None = None) -> int:
+    """The sweep: queue every pending link again, each at its next attempt time.
+
+    A lost or pruned task can delay a push but never lose it. Duplicates are harmless: the
+    engine claims a link before pushing and skips a payload the provider already has.
+    """
+    links = RemoteLink.objects.filter(
+        state=RemoteLink.State.PENDING, connection__enabled=True, connection__paused_at=None
+    )
+    if connection is not None:
+        links = links.filter(connection=connection)
+    now = timezone.now()
+    count = 0
+    for run_after in (None, "later"):
+        due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+        if run_after is None:
+            rows = [(pk, None) for pk in links.filter(due).values_list("pk", flat=True)]
+        else:
+            rows = list(links.exclude(due).values_list("pk", "next_attempt_at"))
+        tasks_enqueue(rows)
+        count += len(rows)
+    return count
+
+
+def attempts_prune() -> int:
+    """Delete push attempts older than ATTEMPT_RETENTION_DAYS; returns how many."""
+    days = settings.INTEGRATIONS["ATTEMPT_RETENTION_DAYS"]
+    cutoff = timezone.now() - datetime.timedelta(days=days)
+    return PushAttempt.objects.filter(started_at__lt=cutoff).delete()[0]
+
+
+class _PushesOnCommit:
+    """The links to queue when the current transaction commits, gathered into one batch."""
+
+    def __init__(self):
+        self.link_ids: dict[int, None] = {}
+
+    def flush(self) -> None:
+        link_ids, self.link_ids = list(self.link_ids), {}
+        tasks_enqueue([(pk, None) for pk in link_ids])
+
+
+def _enqueue_on_commit(link_ids: list[int]) -> None:
+    # One batch per transaction, so a contact saved several times in it (the admin writes the
+    # row, then inlines, then tags) is queued once. The batch is found through the
+    # transaction's own on-commit list rather than a registry of ours, so it vanishes with a
+    # rollback. Each call registers its own flush (the first to run sends the whole batch, the
+    # rest find it empty), so tests capturing on-commit callbacks see one. A link marked in a
+    # savepoint later rolled back stays in the batch; its push then finds nothing to send.
+    connection = transaction.get_connection()
+    batch = None
+    for _savepoints, callback, _robust in reversed(connection.run_on_commit):
+        if isinstance(getattr(callback, "__self__", None), _PushesOnCommit):
+            batch = callback.__self__
+            break
+    if batch is None:
+        batch = _PushesOnCommit()
+    batch.link_ids.update(dict.fromkeys(link_ids))
+    transaction.on_commit(batch.flush)
+
+
+def tasks_enqueue(rows: list[tuple[int, Any]]) -> None:
+    """Queue `push_link` for each (link_id, run_after or None), in bulk on the database backend."""
+    from .tasks import push_link
+
+    if not rows:
+        return
+    backend = push_link.get_backend()
+    if not isinstance(backend, DatabaseBackend):
+        for link_id, run_after in rows:
+            task = push_link.using(run_after=run_after) if run_after else push_link
+            task.enqueue(link_id=link_id)
+        return
+    # One INSERT per batch instead of one per task: the backend's enqueue() would do the
+    # latter. What we skip is its task_enqueued signal, which nothing here listens to.
+    DBTaskResult.objects.bulk_create(
+        [
+            DBTaskResult(
+                args_kwargs={"args": [], "kwargs": {"link_id": link_id}},
+                priority=push_link.priority,
+                task_path=push_link.module_path,
+                queue_name=push_link.queue_name,
+                run_after=run_after or get_date_max(),
+                backend_name=backend.alias,
+            )
+            for link_id, run_after in rows
+        ],
+        batch_size=500,
+    )
