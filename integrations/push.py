@@ -19,6 +19,7 @@ import random
 import uuid
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
@@ -209,15 +210,17 @@ def _failed(
         return Result.FAILED
     delay = retry_delay(attempts=attempts, retry_after=error.retry_after)
     next_at = timezone.now() + datetime.timedelta(seconds=delay)
-    _finish(
-        link,
-        generation,
-        RemoteLink.State.PENDING,
-        attempts=attempts,
-        next_attempt_at=next_at,
-        **errors,
-    )
-    tasks_enqueue([(link.pk, next_at if delay > 0 else None)])
+    # Together or not at all: a pending link always has its retry queued.
+    with transaction.atomic():
+        _finish(
+            link,
+            generation,
+            RemoteLink.State.PENDING,
+            attempts=attempts,
+            next_attempt_at=next_at,
+            **errors,
+        )
+        tasks_enqueue([(link.pk, next_at if delay > 0 else None)])
     logger.info("Push of link %s will be retried in %.1fs: %s", link.pk, delay, error)
     return Result.RETRY
 

@@ -231,12 +231,14 @@ def test_a_non_staff_session_is_refused(django_user_model):
 
 
 def test_the_browsable_api_works_for_staff(admin_client):
-    ContactFactory()
+    contact = ContactFactory()
 
-    response = admin_client.get(CONTACTS_URL, HTTP_ACCEPT="text/html")
+    listing = admin_client.get(CONTACTS_URL, HTTP_ACCEPT="text/html")
+    detail = admin_client.get(detail_url(contact.pk), HTTP_ACCEPT="text/html")
 
-    assert response.status_code == 200
-    assert b"Contact List" in response.content
+    assert listing.status_code == detail.status_code == 200
+    assert b"Contact List" in listing.content
+    assert contact.first_name.encode() in detail.content
 
 
 # --- rate limit ----------------------------------------------------------------------------

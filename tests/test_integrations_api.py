@@ -31,9 +31,7 @@ def test_push_queues_the_contact_for_the_named_connection(
     client = make_client(PUSH)
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(
-            push_url(contact.pk), {"connections": [manual.name]}, format="json"
-        )
+        response = client.post(push_url(contact.pk), {"connections": [manual.name]}, format="json")
 
     assert response.status_code == 202
     assert response.json() == {

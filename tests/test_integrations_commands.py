@@ -81,9 +81,11 @@ def test_add_connection_needs_a_key_for_a_new_connection():
         run("add_connection", "main", "--provider", "getraze")
 
 
-def test_push_contacts_by_ids_all_and_pending(connection, sandbox, django_capture_on_commit_callbacks):
+def test_push_contacts_by_ids_all_and_pending(
+    connection, sandbox, django_capture_on_commit_callbacks
+):
     Connection.objects.filter(pk=connection.pk).update(auto_push=False)
-    a, b, c = (
+    a, b, _c = (
         Contact.objects.create(first_name=n, email=f"{n}@example.com") for n in ("a", "b", "c")
     )
     with django_capture_on_commit_callbacks(execute=True):

@@ -312,21 +312,21 @@ def test_a_link_claimed_by_another_worker_is_queued_again(jane, connection, sand
     assert sandbox.requests() == []
 
 
-def test_a_change_during_the_push_leaves_the_link_pending(jane, connection, sandbox):
+def test_a_change_during_the_push_leaves_the_link_pending(jane, connection, sandbox, monkeypatch):
     from integrations import push as engine
 
     original = engine._send
 
     def send_then_change(adapter, remote_id, payload):
         result = original(adapter, remote_id, payload)
-        contact_upsert(contact=jane, data={"title": "CEO"})  # arrives while we push
+        # Another writer saves the contact while this push is in flight.
+        contact_upsert(contact=jane, data={"title": "CEO"})
         return result
 
-    engine._send = send_then_change
-    try:
-        assert push(jane, connection) == Result.SYNCED
-    finally:
-        engine._send = original
+    monkeypatch.setattr(engine, "_send", send_then_change)
+    assert push(jane, connection) == Result.SYNCED
+    monkeypatch.undo()
+
     link = link_of(jane, connection)
     assert (link.state, bool(link.remote_id)) == ("pending", True)
     assert push(jane, connection) == Result.SYNCED

@@ -100,6 +100,11 @@ def _is_api(request) -> bool:
     return request.path.startswith("/api/")
 
 
+def _json(body: dict, status_code: int) -> JsonResponse:
+    # Compact, like DRF's JSONRenderer, so every error looks the same on the wire too.
+    return JsonResponse(body, status=status_code, json_dumps_params={"separators": (",", ":")})
+
+
 # Django's error handlers (config/urls.py handler400/404/500): JSON under /api/, pages elsewhere.
 
 
@@ -108,23 +113,17 @@ def bad_request(request, exception=None):
         return defaults.bad_request(request, exception)
     if isinstance(exception, RequestDataTooBig):
         body = error_body(code="request_too_large", detail=_too_large_detail(), status_code=413)
-        return JsonResponse(body, status=413)
-    return JsonResponse(
-        error_body(code="bad_request", detail="Bad request.", status_code=400), status=400
-    )
+        return _json(body, 413)
+    return _json(error_body(code="bad_request", detail="Bad request.", status_code=400), 400)
 
 
 def page_not_found(request, exception=None):
     if not _is_api(request):
         return defaults.page_not_found(request, exception)
-    return JsonResponse(
-        error_body(code="not_found", detail="Not found.", status_code=404), status=404
-    )
+    return _json(error_body(code="not_found", detail="Not found.", status_code=404), 404)
 
 
 def server_error(request):
     if not _is_api(request):
         return defaults.server_error(request)
-    return JsonResponse(
-        error_body(code="server_error", detail="Server Error (500)", status_code=500), status=500
-    )
+    return _json(error_body(code="server_error", detail="Server Error (500)", status_code=500), 500)

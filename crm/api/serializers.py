@@ -28,6 +28,8 @@ from .extensions import contact_field_extensions
 MAX_PHONE_NUMBERS = 20
 MAX_TAGS = 50
 DESCRIPTION_MAX_LENGTH = 10_000
+MAX_CUSTOM_FIELDS = 100
+MAX_REPORTED_UNKNOWN = 20
 
 # Django's generic codes, renamed where the API documents a more precise one.
 CODE_RENAMES = {"blank": "required"}
@@ -57,8 +59,13 @@ class RejectUnknownFieldsMixin:
             if not unknown:
                 return value
             errors = {}
+        # Named one by one up to a bound, so a body of junk keys cannot inflate the answer.
+        shown, hidden = unknown[:MAX_REPORTED_UNKNOWN], len(unknown) - MAX_REPORTED_UNKNOWN
+        messages = [f"Unknown field “{name[:64]}”." for name in shown]
+        if hidden > 0:
+            messages.append(f"…and {hidden} more unknown fields.")
         errors.setdefault(api_settings.NON_FIELD_ERRORS_KEY, []).extend(
-            ErrorDetail(f"Unknown field “{name[:64]}”.", code="unknown_field") for name in unknown
+            ErrorDetail(message, code="unknown_field") for message in messages
         )
         raise serializers.ValidationError(errors)
 
@@ -204,6 +211,15 @@ class ContactSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
         extra_kwargs = {
             "source": {"help_text": "Defaults to `api` for contacts created through the API."}
         }
+
+    def validate_custom_fields(self, value: dict) -> dict:
+        # Each unknown key is reported by the service; a bound keeps that answer small.
+        if len(value) > MAX_CUSTOM_FIELDS:
+            raise serializers.ValidationError(
+                f"Ensure this object has no more than {MAX_CUSTOM_FIELDS} keys.",
+                code="max_length",
+            )
+        return value
 
     def get_fields(self):
         fields = super().get_fields()

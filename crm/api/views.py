@@ -98,6 +98,7 @@ def contact_api_queryset():
     field_name="custom_fields.KEY",
     methods=WRITE_METHODS,
 )
+@extend_validation_errors(["max_length"], field_name="custom_fields", methods=WRITE_METHODS)
 @extend_validation_errors(["invalid"], field_name=IDEMPOTENCY_HEADER, actions=["create"])
 class ContactViewSet(viewsets.ModelViewSet):
     serializer_class = ContactSerializer
