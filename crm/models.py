@@ -229,7 +229,7 @@ class Contact(models.Model):
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.OTHER)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.NOT_CONTACTED)
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.LEAD)
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, max_length=10_000)
     tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
     custom_fields = models.JSONField(default=dict, blank=True)
     owner = models.ForeignKey(

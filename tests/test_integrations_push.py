@@ -352,3 +352,25 @@ def test_the_rate_limit_spaces_requests_and_defers_long_waits(connection, settin
     with pytest.raises(Throttled) as info:
         rate_wait(connection=connection)
     assert 1.5 < info.value.wait <= 2.0
+
+
+def test_a_key_unreadable_after_rotation_pauses_the_connection(jane, connection, settings):
+    settings.FIELD_ENCRYPTION_KEY = "a-new-key-the-stored-secret-was-not-encrypted-with"
+    assert push(jane, connection) == Result.PAUSED
+    connection.refresh_from_db()
+    assert "cannot be decrypted" in connection.paused_reason
+    assert connection.api_key_masked == "unreadable: enter the key again"
+
+
+def test_the_sweep_queues_pending_links_at_their_next_attempt_time(jane, connection):
+    later = timezone.now() + datetime.timedelta(minutes=5)
+    other = contact_upsert(data={"first_name": "Bob", "email": "bob@example.com"})
+    RemoteLink.objects.filter(contact=other).update(next_attempt_at=later)
+    DBTaskResult.objects.all().delete()
+
+    assert services.links_enqueue_pending() == 2
+    run_after = {
+        t.args_kwargs["kwargs"]["link_id"]: t.run_after for t in DBTaskResult.objects.all()
+    }
+    assert run_after[link_of(other, connection).pk] == later
+    assert run_after[link_of(jane, connection).pk].year == 9999  # due now: no run_after

@@ -27,7 +27,7 @@ from .extensions import contact_field_extensions
 
 MAX_PHONE_NUMBERS = 20
 MAX_TAGS = 50
-DESCRIPTION_MAX_LENGTH = 10_000
+DESCRIPTION_MAX_LENGTH = Contact._meta.get_field("description").max_length
 MAX_CUSTOM_FIELDS = 100
 MAX_REPORTED_UNKNOWN = 20
 
