@@ -20,7 +20,7 @@ from rest_framework.exceptions import ErrorDetail
 from rest_framework.settings import api_settings
 
 from crm.models import Contact, CustomField, PhoneNumber
-from crm.services import ContactAlreadyExists, contact_upsert
+from crm.services import CONTACT_FIELDS, ContactAlreadyExists, contact_upsert
 
 from .errors import AlreadyExists
 from .extensions import contact_field_extensions
@@ -183,24 +183,8 @@ class ContactSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
         model = Contact
         fields = [
             "id",
-            "first_name",
-            "last_name",
             "full_name",
-            "email",
-            "company",
-            "title",
-            "linkedin_url",
-            "website",
-            "address",
-            "city",
-            "state",
-            "zip_code",
-            "country",
-            "source",
-            "status",
-            "stage",
-            "description",
-            "owner",
+            *CONTACT_FIELDS,
             "phone_numbers",
             "tags",
             "custom_fields",
