@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
+SANDBOX_PORT ?= 8001
+SANDBOX := http://$(HOST):$(SANDBOX_PORT)
 
 # uv needs a Python >= 3.12. Use one from PATH, else the newest from pyenv's versions.
 PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3; do \
@@ -43,7 +45,16 @@ migrate: setup
 seed: migrate
 	$(MANAGE) seed_demo
 
+# Web server, worker, the retry sweep and the provider sandbox, stopped together by Ctrl-C.
+# The demo connection is added after the seed, so the demo contacts are not all pushed at start.
 run: seed
+	$(MANAGE) add_connection "GetRaze sandbox" --provider getraze --api-key sandbox-key \
+	    --base-url $(SANDBOX)/getraze/external/v1 --auto-push --rate-limit 5
+	@echo "Admin: http://$(HOST):$(PORT)/admin/  API docs: http://$(HOST):$(PORT)/api/docs/  Sandbox: $(SANDBOX)"
+	@trap 'kill 0' EXIT INT TERM; \
+	$(MANAGE) run_sandbox --host $(HOST) --port $(SANDBOX_PORT) & \
+	$(MANAGE) db_worker --interval 0.5 & \
+	$(MANAGE) push_contacts --pending --every 60 & \
 	$(MANAGE) runserver $(HOST):$(PORT)
 
 lint: setup

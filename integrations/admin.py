@@ -145,6 +145,10 @@ class ConnectionAdmin(admin.ModelAdmin):
         if change and obj.is_paused and form.cleaned_data.get("api_key"):
             queued = connection_resume(connection=obj)
             self.message_user(request, f"Connection resumed; {queued} pending pushes queued.")
+        elif change and "enabled" in form.changed_data and obj.is_active:
+            # Pushes that waited while it was disabled.
+            queued = links_enqueue_pending(connection=obj)
+            self.message_user(request, f"{queued} pending pushes queued.")
 
     @admin.display(description="API key")
     def masked_key(self, obj):
@@ -329,9 +333,11 @@ class SyncStateFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         choices = []
-        for connection in Connection.objects.only("pk", "name"):
+        for connection in Connection.objects.only("pk", "name", "paused_at"):
+            # The contact list is where staff look: a paused connection says so here too.
+            name = f"{connection.name} (paused)" if connection.is_paused else connection.name
             for state, label in [*RemoteLink.State.choices, ("none", "Not linked")]:
-                choices.append((f"{connection.pk}:{state}", f"{connection.name}: {label}"))
+                choices.append((f"{connection.pk}:{state}", f"{name}: {label}"))
         return choices
 
     def queryset(self, request, queryset):
@@ -358,7 +364,7 @@ admin.site.unregister(Contact)
 @admin.register(Contact)
 class SyncedContactAdmin(ContactAdmin):
     list_filter = (*ContactAdmin.list_filter, SyncStateFilter)
-    actions = ["push_to_provider"]
+    actions = [*(ContactAdmin.actions or []), "push_to_provider"]
 
     def get_inline_instances(self, request, obj=None):
         inlines = super().get_inline_instances(request, obj)

@@ -30,7 +30,7 @@ from .models import Connection, PushAttempt, RemoteLink
 from .providers import Adapter, ProviderError, adapter_class
 from .providers.base import session_for
 from .services import connection_pause, tasks_enqueue
-from .throttle import Throttled, rate_wait, slot_acquire, slot_release
+from .throttle import Throttled, backlog_spread, rate_reserve, slot_acquire, slot_release
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def link_push(*, link_id: int) -> Result:
         return Result.BUSY
     try:
         if slot_acquire(connection=connection, holder=holder) is None:
-            _requeue(link, wait=1.0)
+            _requeue(link, wait=1.0, spread=backlog_spread(connection=connection))
             return Result.BUSY
         try:
             link.refresh_from_db()
@@ -98,7 +98,7 @@ def link_push(*, link_id: int) -> Result:
                 return Result.NOT_PENDING
             return _push(link, connection)
         except Throttled as throttled:
-            _requeue(link, wait=throttled.wait)
+            _requeue(link, wait=throttled.wait, spread=backlog_spread(connection=connection))
             return Result.THROTTLED
         finally:
             slot_release(connection=connection, holder=holder)
@@ -110,13 +110,14 @@ def link_push(*, link_id: int) -> Result:
 
 def _push(link: RemoteLink, connection: Connection) -> Result:
     generation = link.generation
-    contact = Contact.objects.prefetch_related("tags", "phone_numbers").get(pk=link.contact_id)
+    contact = (
+        Contact.objects.prefetch_related("tags", "phone_numbers").filter(pk=link.contact_id).first()
+    )
+    if contact is None:  # deleted since the task was queued; its link goes with it
+        return Result.GONE
+    budget = RequestBudget(connection)
     try:
-        adapter = adapter_for(
-            connection,
-            observer=AttemptRecorder(link),
-            throttle=lambda: rate_wait(connection=connection),
-        )
+        adapter = adapter_for(connection, observer=AttemptRecorder(link), throttle=budget.spend)
     except SecretUnreadable as exc:
         connection_pause(connection=connection, reason=str(exc))
         return Result.PAUSED
@@ -142,6 +143,9 @@ def _push(link: RemoteLink, connection: Connection) -> Result:
             last_error_message="",
         )
         return Result.UNCHANGED
+    # A create is a lookup then a create; a change is one update. Booked before the first.
+    rate_reserve(connection=connection, requests=1 if link.remote_id else 2)
+    budget.booked = 1 if link.remote_id else 2
     try:
         remote_id = _send(adapter, link.remote_id, payload)
     except ProviderError as error:
@@ -246,10 +250,29 @@ def _link_claim(link: RemoteLink, holder: str) -> bool:
     )
 
 
-def _requeue(link: RemoteLink, *, wait: float) -> None:
+class RequestBudget:
+    """The adapter's throttle hook: requests beyond what the push booked are charged too."""
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+        self.booked = 0
+
+    def spend(self) -> None:
+        if self.booked > 0:
+            self.booked -= 1
+        else:
+            rate_reserve(connection=self.connection, requests=1, wait=False)
+
+
+def _requeue(link: RemoteLink, *, wait: float, spread: float = 0.0) -> None:
     # Spread re-queued pushes so a backlog doesn't come back all at the same instant.
-    delay = wait + random.uniform(0, max(1.0, wait))  # noqa: S311
-    tasks_enqueue([(link.pk, timezone.now() + datetime.timedelta(seconds=delay))])
+    delay = wait + random.uniform(0, max(1.0, wait, spread))  # noqa: S311
+    run_after = timezone.now() + datetime.timedelta(seconds=delay)
+    # next_attempt_at says when a task should next run for the link, so the periodic sweep
+    # can tell a queued link from one whose task was lost.
+    with transaction.atomic():
+        RemoteLink.objects.filter(pk=link.pk).update(next_attempt_at=run_after)
+        tasks_enqueue([(link.pk, run_after)])
 
 
 class AttemptRecorder:

@@ -146,11 +146,16 @@ def links_retry(*, links: QuerySet[RemoteLink]) -> int:
     return len(ids)
 
 
-def links_enqueue_pending(*, connection: Connection | None = None) -> int:
-    """The sweep: queue every pending link again, each at its next attempt time.
+def links_enqueue_pending(
+    *, connection: Connection | None = None, overdue_for: float | None = None
+) -> int:
+    """The sweep: queue pending links again, each at its next attempt time. Returns how many.
 
-    A lost or pruned task can delay a push but never lose it. Duplicates are harmless: the
-    engine claims a link before pushing and skips a payload the provider already has.
+    A lost task (a worker killed mid-task, a pruned queue) can delay a push but never lose
+    it. With `overdue_for`, only links whose push is that many seconds late and not claimed
+    by a worker are queued: those whose task is gone, for a periodic sweep. Duplicates are
+    harmless anyway: the engine claims a link before pushing and sends an unchanged payload
+    once.
     """
     links = RemoteLink.objects.filter(
         state=RemoteLink.State.PENDING, connection__enabled=True, connection__paused_at=None
@@ -158,16 +163,17 @@ def links_enqueue_pending(*, connection: Connection | None = None) -> int:
     if connection is not None:
         links = links.filter(connection=connection)
     now = timezone.now()
-    count = 0
-    for run_after in (None, "later"):
-        due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-        if run_after is None:
-            rows = [(pk, None) for pk in links.filter(due).values_list("pk", flat=True)]
-        else:
-            rows = list(links.exclude(due).values_list("pk", "next_attempt_at"))
-        tasks_enqueue(rows)
-        count += len(rows)
-    return count
+    if overdue_for is not None:
+        late = now - datetime.timedelta(seconds=overdue_for)
+        links = links.filter(
+            Q(next_attempt_at__lt=late) | Q(next_attempt_at__isnull=True, updated_at__lt=late),
+            Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+        )
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    rows = [(pk, None) for pk in links.filter(due).values_list("pk", flat=True)]
+    rows += list(links.exclude(due).values_list("pk", "next_attempt_at"))
+    tasks_enqueue(rows)
+    return len(rows)
 
 
 def attempts_prune() -> int:

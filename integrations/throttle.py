@@ -54,23 +54,42 @@ def slot_release(*, connection: Connection, holder: str) -> None:
     )
 
 
-def rate_wait(*, connection: Connection) -> None:
-    """Wait for this connection's next request slot, or raise Throttled if it is far off.
+def rate_reserve(*, connection: Connection, requests: int = 1, wait: bool = True) -> None:
+    """Book `requests` of the connection's rate budget, waiting for the schedule to reach us.
 
-    A short wait is slept here; a long one is not reserved (so queued pushes don't book the
-    schedule hours ahead) and the caller re-queues the push for later instead.
+    A push books what it expects to send (a lookup and a create, or an update) before its
+    first request, so once started it never stops half-way for the limiter. With `wait`, a
+    short wait is slept here and a long one raises Throttled without booking anything (so a
+    backlog doesn't book the schedule hours ahead) and the push is queued for later. Without
+    `wait`, the requests are charged to the schedule and sent at once: the extra calls of a
+    push (a lookup after a 409, another page) run a little ahead of the average, which
+    providers' hourly windows allow.
     """
     rate = connection.rate_limit
     if not rate or rate <= 0:
         return
-    interval = datetime.timedelta(seconds=1 / rate)
+    cost = datetime.timedelta(seconds=requests / rate)
     with transaction.atomic():
         row = Connection.objects.select_for_update().only("next_request_at").get(pk=connection.pk)
         now = timezone.now()
         slot = max(now, row.next_request_at or now)
-        wait = (slot - now).total_seconds()
-        if wait > settings.INTEGRATIONS["MAX_INLINE_WAIT"]:
-            raise Throttled(wait)
-        Connection.objects.filter(pk=connection.pk).update(next_request_at=slot + interval)
-    if wait > 0:
-        time.sleep(wait)
+        delay = (slot - now).total_seconds() if wait else 0.0
+        if delay > settings.INTEGRATIONS["MAX_INLINE_WAIT"]:
+            raise Throttled(delay)
+        Connection.objects.filter(pk=connection.pk).update(next_request_at=slot + cost)
+    if delay > 0:
+        time.sleep(delay)
+
+
+def backlog_spread(*, connection: Connection) -> float:
+    """Seconds over which to spread the re-queued pushes of a busy connection.
+
+    Roughly how long its pending links will take at its rate: re-queued pushes come back at
+    random times within it, about as fast as the connection can take them, rather than all
+    polling every few seconds. Accepted on purpose: a throttled backlog is not sent in order.
+    """
+    from .models import RemoteLink
+
+    pending = RemoteLink.objects.filter(connection=connection, state="pending").count()
+    per_second = connection.rate_limit or max(1, connection.concurrency) * 2.0
+    return min(6 * 3600.0, pending / per_second)

@@ -10,7 +10,7 @@ from crm.services import contact_upsert
 from integrations import services
 from integrations.models import Connection, PushAttempt, RemoteLink
 from integrations.push import Result, link_push, payload_hash, retry_delay
-from integrations.throttle import Throttled, rate_wait, slot_acquire, slot_release
+from integrations.throttle import Throttled, rate_reserve, slot_acquire, slot_release
 from tests.integrations_fixtures import *  # noqa: F403
 from tests.integrations_fixtures import SANDBOX_KEY
 
@@ -348,10 +348,35 @@ def test_the_rate_limit_spaces_requests_and_defers_long_waits(connection, settin
     Connection.objects.filter(pk=connection.pk).update(rate_limit=0.5)  # one per 2 s
     connection.refresh_from_db()
     settings.INTEGRATIONS = {**settings.INTEGRATIONS, "MAX_INLINE_WAIT": 1.0}
-    rate_wait(connection=connection)
+    rate_reserve(connection=connection, requests=2)  # books 4 s
     with pytest.raises(Throttled) as info:
-        rate_wait(connection=connection)
-    assert 1.5 < info.value.wait <= 2.0
+        rate_reserve(connection=connection)
+    assert 3.5 < info.value.wait <= 4.0
+    rate_reserve(connection=connection, wait=False)  # charged, not waited for
+    connection.refresh_from_db()
+    wait = (connection.next_request_at - timezone.now()).total_seconds()
+    assert 5.5 < wait <= 6.0
+
+
+def test_a_rate_limited_push_is_queued_for_later_without_sending(jane, connection, sandbox):
+    Connection.objects.filter(pk=connection.pk).update(
+        rate_limit=0.01, next_request_at=timezone.now() + datetime.timedelta(seconds=60)
+    )
+    DBTaskResult.objects.all().delete()
+    assert push(jane, connection) == Result.THROTTLED
+    assert sandbox.requests() == []
+    link = link_of(jane, connection)
+    assert (link.state, link.attempts) == ("pending", 0)
+    [task] = DBTaskResult.objects.all()
+    assert task.run_after == link.next_attempt_at
+    assert (link.next_attempt_at - timezone.now()).total_seconds() > 59
+
+
+def test_a_started_push_is_not_stopped_half_way_by_the_rate_limit(jane, connection, sandbox):
+    Connection.objects.filter(pk=connection.pk).update(rate_limit=0.2)  # one per 5 s
+    connection.refresh_from_db()
+    assert push(jane, connection) == Result.SYNCED  # lookup and create, booked together
+    assert [m for m, _ in calls(sandbox)] == ["GET", "POST"]
 
 
 def test_a_key_unreadable_after_rotation_pauses_the_connection(jane, connection, settings):
@@ -374,3 +399,18 @@ def test_the_sweep_queues_pending_links_at_their_next_attempt_time(jane, connect
     }
     assert run_after[link_of(other, connection).pk] == later
     assert run_after[link_of(jane, connection).pk].year == 9999  # due now: no run_after
+
+
+def test_the_periodic_sweep_queues_only_overdue_unclaimed_links(jane, connection):
+    late = timezone.now() - datetime.timedelta(hours=1)
+    lost = contact_upsert(data={"first_name": "Lost", "email": "lost@example.com"})
+    busy = contact_upsert(data={"first_name": "Busy", "email": "busy@example.com"})
+    RemoteLink.objects.filter(contact__in=[lost, busy]).update(next_attempt_at=late)
+    RemoteLink.objects.filter(contact=busy).update(
+        claimed_by="w", claimed_until=timezone.now() + datetime.timedelta(minutes=1)
+    )
+    DBTaskResult.objects.all().delete()
+
+    assert services.links_enqueue_pending(overdue_for=600) == 1
+    [task] = DBTaskResult.objects.all()
+    assert task.args_kwargs["kwargs"]["link_id"] == link_of(lost, connection).pk

@@ -148,6 +148,8 @@ INTEGRATIONS = {
     "MAX_INLINE_WAIT": 2.0,
     # A worker that dies mid-push frees its slot and its claim on the link after this long.
     "LEASE_SECONDS": 120,
+    # `push_contacts --pending --every N` re-queues a pending link this late: its task was lost.
+    "SWEEP_GRACE_SECONDS": 600,
     # PushAttempt rows older than this are pruned by `push_contacts --prune`.
     "ATTEMPT_RETENTION_DAYS": 30,
 }

@@ -9,6 +9,8 @@ __all__ = ["Adapter", "ProviderError", "adapter_class"]
 # A new provider is a new module here and a line in this map.
 ADAPTERS = {
     "getraze": "integrations.providers.getraze.GetRazeAdapter",
+    "contactship": "integrations.providers.contactship.ContactshipAdapter",
+    "klen": "integrations.providers.klen.KlenAdapter",
 }
 
 

@@ -98,6 +98,9 @@ class Adapter:
     default_base_url: ClassVar[str]
     # Provider error codes that mean "this payload will never be accepted as it is".
     permanent_codes: ClassVar[tuple[str, ...]] = ()
+    # Provider error codes that staff must fix on the connection (as a 401/403), whatever the
+    # status: e.g. a team option naming a team the provider doesn't know (a 404).
+    auth_codes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -109,6 +112,7 @@ class Adapter:
         observer: Observer | None = None,
         throttle: Callable[[], None] | None = None,
         timeout: float | None = None,
+        remember: Callable[[str, dict], None] | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
@@ -117,6 +121,7 @@ class Adapter:
         self.observer = observer
         self.throttle = throttle
         self.timeout = timeout or settings.INTEGRATIONS["HTTP_TIMEOUT"]
+        self._remember = remember
 
     def __repr__(self) -> str:  # never shows the key
         return f"<{type(self).__name__} {self.base_url}>"
@@ -150,7 +155,17 @@ class Adapter:
         return "", ""
 
     def retry_after(self, answer: Answer) -> float | None:
-        return parse_retry_after(answer.headers.get("Retry-After"))
+        # The RateLimit header's reset (Close) may be a decimal, so it is more precise than
+        # Retry-After's whole seconds; either is read from any provider that sends it.
+        reset = parse_ratelimit_reset(answer.headers.get("RateLimit"))
+        return reset if reset is not None else parse_retry_after(answer.headers.get("Retry-After"))
+
+    def remember(self, key: str, entries: dict) -> None:
+        """Merge `entries` into the connection's option `key` and keep them for later pushes
+        (e.g. Close's lead id per company). Without a store (a bare adapter) only in memory."""
+        self.options[key] = {**(self.options.get(key) or {}), **entries}
+        if self._remember is not None:
+            self._remember(key, entries)
 
     # --- HTTP, owned by the base ------------------------------------------------------------
 
@@ -173,6 +188,10 @@ class Adapter:
             answer, error = self._send(method, path, json_body=json_body, params=params)
         except ProviderError as exc:
             error = exc
+        except Exception:
+            # A bug, not a provider answer: recorded as such, then raised for the worker's log.
+            error = self.error("Unexpected error in the adapter.", code="internal_error")
+            raise
         finally:
             if self.observer is not None:
                 self.observer.finished(
@@ -205,6 +224,10 @@ class Adapter:
             # Refused before sending, or dropped after: requests can't tell us which.
             message = self.redact(f"Connection failed: {type(exc).__name__}.")
             raise self.error(message, code="connection_error", ambiguous=True) from None
+        except requests.RequestException as exc:
+            # An invalid URL, too many redirects…: the connection's settings need fixing.
+            message = self.redact(f"Request failed: {type(exc).__name__}.")
+            raise self.error(message, code="request_error", permanent=True) from None
         answer = Answer(response.status_code, _json_or_text(response), response.headers)
         if 200 <= response.status_code < 300:
             if not isinstance(answer.body, dict | list):
@@ -224,7 +247,7 @@ class Adapter:
             message = text.strip()[:300] or "(empty answer)"
         code = code or f"http_{answer.status}"
         message = self.redact(message)
-        if answer.status in (401, 403):
+        if answer.status in (401, 403) or code in self.auth_codes:
             return self.error(message, code=code, status=answer.status, auth=True)
         if code in self.permanent_codes:
             return self.error(message, code=code, status=answer.status, permanent=True)
@@ -262,6 +285,22 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def parse_ratelimit_reset(value: str | None) -> float | None:
+    """Seconds until the window resets, from `RateLimit: limit=100, remaining=0, reset=1.5`
+    (the IETF draft header). Several limits may be listed; the longest reset is the safe wait."""
+    if not value:
+        return None
+    resets = []
+    for part in value.replace(";", ",").split(","):
+        name, _, number = part.strip().partition("=")
+        if name.strip().lower() == "reset":
+            try:
+                resets.append(max(0.0, float(number.strip().strip('"'))))
+            except ValueError:
+                continue
+    return max(resets) if resets else None
 
 
 def _json_or_text(response: requests.Response) -> Any:

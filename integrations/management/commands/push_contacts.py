@@ -1,3 +1,6 @@
+import time
+
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -25,11 +28,18 @@ class Command(BaseCommand):
             help="Queue again every pending link (the sweep: safe to run at any time).",
         )
         which.add_argument("--ids", help="Contact IDs, comma-separated: 1,2,3")
+        parser.add_argument(
+            "--every",
+            type=float,
+            metavar="SECONDS",
+            help="With --pending: sweep forever, every SECONDS, queueing only the links whose "
+            "push is overdue (their task was lost), not every pending link.",
+        )
         which.add_argument(
             "--prune", action="store_true", help="Delete push attempts past their retention."
         )
 
-    def handle(self, *args, connection, all, pending, ids, prune, **options):
+    def handle(self, *args, connection, all, pending, ids, prune, every, **options):
         if prune:
             self.stdout.write(f"{attempts_prune()} push attempts deleted.")
             return
@@ -37,6 +47,18 @@ class Command(BaseCommand):
         missing = set(connection) - {c.name for c in connections}
         if missing:
             raise CommandError(f"No connection named {', '.join(sorted(missing))}.")
+        if every is not None and not pending:
+            raise CommandError("--every goes with --pending.")
+        if pending and every is not None:
+            grace = settings.INTEGRATIONS["SWEEP_GRACE_SECONDS"]
+            while True:
+                count = sum(
+                    links_enqueue_pending(connection=c, overdue_for=grace)
+                    for c in connections or [None]
+                )
+                if count:
+                    self.stdout.write(f"{count} overdue pushes queued again.")
+                time.sleep(every)
         if pending:
             count = sum(links_enqueue_pending(connection=c) for c in connections or [None])
             self.stdout.write(f"{count} pending pushes queued.")
