@@ -1,5 +1,3 @@
-from importlib.util import find_spec
-
 from django.apps import AppConfig
 
 
@@ -9,9 +7,6 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import signals  # noqa: F401  (connects the contact_changed receiver)
+        from .api import register_contact_extensions
 
-        # The REST API is optional to this app: without crm.api, no remote_links field.
-        if find_spec("crm.api.extensions") is not None:
-            from .api import register_contact_fields
-
-            register_contact_fields()
+        register_contact_extensions()

@@ -151,3 +151,32 @@ def test_done_when_api_create_worker_edit_and_unchanged_save(make_client, connec
     client.patch(detail_url(contact_id), {"company": "US Navy"}, format="json")
     drain()
     assert len(sandbox.requests()) == sent
+
+
+def test_the_contact_list_filters_by_sync_state_for_any_or_one_connection(make_client, manual):
+    other = Connection.objects.create(
+        name="Other: EU", provider="getraze", api_key="k", auto_push=False
+    )
+    failed_here = contact_upsert(data={"first_name": "Failed here"})
+    failed_there = contact_upsert(data={"first_name": "Failed there"})
+    synced = contact_upsert(data={"first_name": "Synced"})
+    RemoteLink.objects.create(contact=failed_here, connection=manual, state="failed")
+    RemoteLink.objects.create(contact=failed_there, connection=other, state="failed")
+    RemoteLink.objects.create(contact=synced, connection=manual, state="synced", remote_id="r1")
+    client = make_client(READ)
+
+    def names(query):
+        response = client.get(CONTACTS_URL, {"sync": query})
+        assert response.status_code == 200, response.json()
+        return sorted(row["first_name"] for row in response.json()["results"])
+
+    assert names("failed") == ["Failed here", "Failed there"]
+    assert names(f"{manual.name}:failed") == ["Failed here"]
+    assert names("Other: EU:failed") == ["Failed there"]
+    assert names(f"{manual.name}:synced") == ["Synced"]
+
+
+def test_an_unknown_sync_state_is_a_validation_error(make_client):
+    response = make_client(READ).get(CONTACTS_URL, {"sync": "GetRaze:lost"})
+    assert response.status_code == 400
+    assert error_codes(response) == {"sync": ["invalid_choice"]}

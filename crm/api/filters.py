@@ -172,3 +172,13 @@ class OrderingFilter(rest_filters.OrderingFilter):
         if ordering and not any(field.lstrip("-") in ("id", "pk") for field in ordering):
             ordering.append("-id" if ordering[-1].startswith("-") else "id")
         return ordering
+
+
+def contact_filter_register(name: str, contact_filter: filters.Filter) -> None:
+    """Let an app built on crm add a list filter (crm cannot import it; it registers here).
+
+    Registered in the app's AppConfig.ready(), before the first request, so the filter is in
+    every FilterSet instance and in the OpenAPI schema.
+    """
+    contact_filter.field_name = contact_filter.field_name or name
+    ContactFilter.base_filters[name] = contact_filter

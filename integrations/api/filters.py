@@ -1,0 +1,51 @@
+"""`?sync=failed` or `?sync=<connection name>:failed` on the contact list."""
+
+from django import forms
+from django.db.models import Exists, OuterRef, QuerySet
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema_field
+
+from ..models import RemoteLink
+
+
+class SyncStateField(forms.CharField):
+    """ "state" or "connection name:state"; the state comes last, so names may hold colons."""
+
+    def to_python(self, value) -> tuple[str, str] | None:
+        text = super().to_python(value).strip()
+        if not text:
+            return None
+        connection, _, state = text.rpartition(":")
+        if state not in RemoteLink.State.values:
+            raise forms.ValidationError(
+                "Use a state (%(states)s), optionally after a connection name and a colon.",
+                code="invalid_choice",
+                params={"states": ", ".join(RemoteLink.State.values)},
+            )
+        return connection.strip(), state
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": 150,
+        "description": (
+            "Contacts whose push is in this state: `failed`, or for one connection "
+            "`GetRaze:failed`. States: " + ", ".join(RemoteLink.State.values) + "."
+        ),
+    }
+)
+class SyncStateFilter(filters.Filter):
+    field_class = SyncStateField
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=150, **kwargs)
+
+    def filter(self, queryset: QuerySet, value: tuple[str, str] | None) -> QuerySet:
+        if not value:
+            return queryset
+        connection, state = value
+        links = RemoteLink.objects.filter(contact=OuterRef("pk"), state=state)
+        if connection:
+            links = links.filter(connection__name=connection)
+        return queryset.filter(Exists(links))
