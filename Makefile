@@ -46,10 +46,19 @@ seed: migrate
 	$(MANAGE) seed_demo
 
 # Web server, worker, the retry sweep and the provider sandbox, stopped together by Ctrl-C.
-# The demo connection is added after the seed, so the demo contacts are not all pushed at start.
+# The demo connections are added after the seed, so the demo contacts are not all pushed at
+# start; every contact edited from then on is pushed to the four sandbox providers.
+CLOSE_FIELDS := {"industry": "cf_sandboxIndustry", "deal_size": "cf_sandboxDealSize", "last_meeting": "cf_sandboxLastMeeting", "tags": "cf_sandboxTags"}
 run: seed
 	$(MANAGE) add_connection "GetRaze sandbox" --provider getraze --api-key sandbox-key \
 	    --base-url $(SANDBOX)/getraze/external/v1 --auto-push --rate-limit 5
+	$(MANAGE) add_connection "Contactship sandbox" --provider contactship --api-key sandbox-key \
+	    --base-url $(SANDBOX)/contactship --auto-push --rate-limit 5
+	$(MANAGE) add_connection "Klen sandbox" --provider klen --api-key sandbox-key \
+	    --base-url $(SANDBOX)/klen/api/v1 --auto-push --rate-limit 5 --option team_id=1
+	$(MANAGE) add_connection "Close sandbox" --provider close --api-key sandbox-key \
+	    --base-url $(SANDBOX)/close/api/v1 --auto-push --rate-limit 5 \
+	    --option lead_strategy=by_company --option 'custom_field_map=$(CLOSE_FIELDS)'
 	@echo "Admin: http://$(HOST):$(PORT)/admin/  API docs: http://$(HOST):$(PORT)/api/docs/  Sandbox: $(SANDBOX)"
 	@trap 'kill 0' EXIT INT TERM; \
 	$(MANAGE) run_sandbox --host $(HOST) --port $(SANDBOX_PORT) & \

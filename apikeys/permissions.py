@@ -32,7 +32,8 @@ def required_scope(*, view, method: str) -> str:
 
 
 class HasScope(BasePermission):
-    """API keys need the action's scope; staff sessions (the browsable API) may do anything."""
+    """API keys need the action's scope; staff sessions (the browsable API) need the Django
+    model permissions that scope stands for."""
 
     code = "permission_denied"
     message = "You do not have permission to perform this action."
@@ -45,4 +46,24 @@ class HasScope(BasePermission):
             self.message = f"This API key lacks the {scope} scope."
             return False
         user = request.user
-        return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+        if not (user and user.is_authenticated and user.is_active and user.is_staff):
+            return False
+        # A session is a person: the model permissions the admin asks of them apply here too,
+        # so the browsable API is no way around them. Superusers have every permission.
+        wanted = SESSION_PERMISSIONS.get(scope, {})
+        perms = wanted.get(request.method) or wanted.get("*")
+        if perms is None:
+            return user.is_superuser
+        return any(user.has_perm(perm) for perm in perms)
+
+
+# What a staff session needs for each scope (any one of the listed permissions), by method.
+SESSION_PERMISSIONS = {
+    "contacts:read": {"*": ("crm.view_contact", "crm.change_contact")},
+    "contacts:write": {
+        "POST": ("crm.add_contact",),
+        "DELETE": ("crm.delete_contact",),
+        "*": ("crm.change_contact",),
+    },
+    "push": {"*": ("crm.change_contact",)},
+}

@@ -1,7 +1,23 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.csp import CSP
+from django.views.decorators.csp import csp_override
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+SWAGGER_CDN = "https://cdn.jsdelivr.net"
+
+# Swagger UI comes from drf-spectacular's CDN (jsdelivr): this page alone may load from there.
+# The split view serves its start-up script as a file, so no inline script is needed.
+swagger_ui = csp_override(
+    {
+        **settings.SECURE_CSP,
+        "script-src": [CSP.SELF, SWAGGER_CDN],
+        "style-src": [CSP.SELF, CSP.UNSAFE_INLINE, SWAGGER_CDN],
+        "img-src": [CSP.SELF, "data:", SWAGGER_CDN],
+    }
+)(SpectacularSwaggerSplitView.as_view(url_name="api-schema"))
 
 admin.site.site_header = "Relay CRM"
 admin.site.site_title = "Relay CRM"
@@ -15,7 +31,7 @@ urlpatterns = [
     path("api/v1/", include("integrations.api.urls")),
     path("api/v1/", include("crm.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", swagger_ui, name="api-docs"),
 ]
 
 # Under /api/ these answer in the API's JSON error envelope; elsewhere, Django's pages.

@@ -4,24 +4,36 @@ import re
 
 import phonenumbers
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from .models import Contact, PhoneNumber
 
 _PHONE_LIKE = re.compile(r"^[\d\s()+\-./]+$")
 _NON_DIGITS = re.compile(r"\D+")
 MIN_PHONE_DIGITS = 4
+PHONE_SEARCH_MIN_DIGITS = 7
 
 
 def contact_search_filter(term: str) -> Q:
     """Match a contact by name, email, company or phone number typed in any format.
 
-    A phone-looking term matches stored E.164 numbers that contain its digits, and also the
-    exact number it parses to in the default region ("020 7946 0958" with region GB).
+    A term that looks like a phone number (phone characters only, at least
+    PHONE_SEARCH_MIN_DIGITS digits) searches phone numbers alone: stored E.164 numbers that
+    contain its digits, or the exact number it parses to in the default region ("020 7946
+    0958" with region GB). Any other term matches names, email and company, and its digits,
+    if it has enough of them, match phone numbers too.
     """
     term = " ".join(term.split())
     if not term:
         return Q()
+    phone_like = bool(_PHONE_LIKE.match(term))
+    digits = _NON_DIGITS.sub("", term) if phone_like else ""
+    numbers = _phone_numbers_filter(term, digits) if phone_like else Q()
+    # Phone numbers are matched through an uncorrelated subquery, which PostgreSQL runs once
+    # (a hashed subplan); a join would repeat a contact once per matching phone.
+    phone_match = Q(pk__in=PhoneNumber.objects.filter(numbers).values("contact_id"))
+    if len(digits) >= PHONE_SEARCH_MIN_DIGITS:
+        return phone_match
     match = (
         Q(first_name__icontains=term)
         | Q(last_name__icontains=term)
@@ -31,23 +43,20 @@ def contact_search_filter(term: str) -> Q:
     first, _, last = term.partition(" ")
     if last:
         match |= Q(first_name__icontains=first, last_name__icontains=last)
-    if _PHONE_LIKE.match(term):
-        digits = _NON_DIGITS.sub("", term)
-        numbers = Q()
-        if len(digits) >= MIN_PHONE_DIGITS:
-            numbers |= Q(number__contains=digits)
-        try:
-            parsed = phonenumbers.parse(term, settings.PHONE_DEFAULT_REGION)
-            if phonenumbers.is_valid_number(parsed):
-                numbers |= Q(
-                    number=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-                )
-        except phonenumbers.NumberParseException:
-            pass
-        if numbers:
-            # Exists, not a join: a join repeats a contact once per matching phone.
-            match |= Q(Exists(PhoneNumber.objects.filter(numbers, contact=OuterRef("pk"))))
-    return match
+    return match | phone_match if numbers else match
+
+
+def _phone_numbers_filter(term: str, digits: str) -> Q:
+    numbers = Q()
+    if len(digits) >= MIN_PHONE_DIGITS:
+        numbers |= Q(number__contains=digits)
+    try:
+        parsed = phonenumbers.parse(term, settings.PHONE_DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        return numbers
+    if phonenumbers.is_valid_number(parsed):
+        numbers |= Q(number=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+    return numbers
 
 
 def contact_list_queryset() -> QuerySet[Contact]:

@@ -13,6 +13,7 @@ import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.db.models.functions import Lower
 
 from .models import Contact, CustomField, PhoneNumber, Tag, normalize_email
@@ -229,7 +230,10 @@ def contact_find_duplicate(*, email: str, exclude_pk: int | None = None) -> Cont
     email = normalize_email(email)
     if not email:
         return None
-    candidates = Contact.objects.filter(email__iexact=email)
+    # Matches the unique index on LOWER(email) WHERE email <> '' (both its expression and its
+    # condition), so the lookup is an index search; `email__iexact` scanned the whole table,
+    # which made a 10,000-row import quadratic.
+    candidates = Contact.objects.alias(folded=Lower("email")).filter(~Q(email=""), folded=email)
     if exclude_pk is not None:
         candidates = candidates.exclude(pk=exclude_pk)
     return candidates.order_by("pk").first()

@@ -5,19 +5,31 @@ remote-links inline, the "Push to provider…" action and a filter by sync state
 imports integrations.
 """
 
+import secrets
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import Count, Exists, OuterRef, Q
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q
+from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
-from django.urls import reverse
-from django.utils.html import format_html
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
 from crm.admin import ContactAdmin
 from crm.models import Contact
 
+from . import admin_views
 from .models import Connection, PushAttempt, RemoteLink
-from .services import connection_resume, links_enqueue_pending, links_mark_pending, links_retry
+from .selectors import push_batch_progress
+from .services import (
+    connection_check,
+    connection_resume,
+    links_enqueue_pending,
+    links_mark_pending,
+    links_retry,
+)
 
 BADGE_COLOURS = {
     "pending": "#b7791f",
@@ -103,6 +115,7 @@ class ConnectionForm(forms.ModelForm):
 @admin.register(Connection)
 class ConnectionAdmin(admin.ModelAdmin):
     form = ConnectionForm
+    change_form_template = "admin/integrations/connection_change_form.html"  # "Fetch fields"
     list_display = (
         "name",
         "provider",
@@ -125,7 +138,17 @@ class ConnectionAdmin(admin.ModelAdmin):
         ]
         if obj is not None:
             fieldsets[0][1]["fields"] = (*fieldsets[0][1]["fields"], "masked_key", "status")
-            fieldsets.append(("Record", {"fields": ("paused_reason", "created_at", "updated_at")}))
+            fieldsets.append(("Record", {"fields": ("created_at", "updated_at")}))
+        if obj is not None and obj.is_paused:
+            # First on the page: why nothing is pushed, and what fixes it.
+            description = (
+                "Pushes to this connection are paused because the provider refused the "
+                "credentials. Enter a new API key and save, or use “Test connection”, then "
+                "resume it from the connection list."
+            )
+            fieldsets.insert(
+                0, ("Paused", {"fields": ("paused_reason",), "description": description})
+            )
         return fieldsets
 
     def get_queryset(self, request):
@@ -149,6 +172,31 @@ class ConnectionAdmin(admin.ModelAdmin):
             # Pushes that waited while it was disabled.
             queued = links_enqueue_pending(connection=obj)
             self.message_user(request, f"{queued} pending pushes queued.")
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.close_fields_view)
+        name = "integrations_connection_close_fields"
+        test = self.admin_site.admin_view(self.test_connection_view)
+        return [
+            path("<path:object_id>/close-fields/", view, name=name),
+            path("<path:object_id>/test/", test, name="integrations_connection_test"),
+            *super().get_urls(),
+        ]
+
+    def test_connection_view(self, request, object_id):
+        # A GET is fine: the call only reads at the provider and changes nothing here.
+        connection = self.get_object(request, object_id)
+        if connection is None or not self.has_view_permission(request, connection):
+            raise PermissionDenied
+        ok, message = connection_check(connection=connection)
+        self.message_user(
+            request, f"Test connection: {message}", messages.SUCCESS if ok else messages.ERROR
+        )
+        url = reverse("admin:integrations_connection_change", args=[connection.pk])
+        return HttpResponseRedirect(url)
+
+    def close_fields_view(self, request, object_id):
+        return admin_views.close_fields(self, request, object_id)
 
     @admin.display(description="API key")
     def masked_key(self, obj):
@@ -179,12 +227,12 @@ class ConnectionAdmin(admin.ModelAdmin):
             getattr(obj, "failed_count", 0),
         )
 
-    @admin.action(description="Resume and push pending contacts")
+    @admin.action(description="Resume and push pending contacts", permissions=["change"])
     def resume(self, request, queryset):
         queued = sum(connection_resume(connection=c) for c in queryset)
         self.message_user(request, f"{queued} pending pushes queued.", messages.SUCCESS)
 
-    @admin.action(description="Queue pending pushes again")
+    @admin.action(description="Queue pending pushes again", permissions=["change"])
     def push_pending(self, request, queryset):
         queued = sum(links_enqueue_pending(connection=c) for c in queryset)
         self.message_user(request, f"{queued} pending pushes queued.", messages.SUCCESS)
@@ -259,6 +307,9 @@ class RemoteLinkAdmin(admin.ModelAdmin):
         # Read-only pages; the Retry action needs only view permission on links.
         return False
 
+    def has_retry_permission(self, request) -> bool:
+        return self.has_view_permission(request) and request.user.has_perm("crm.change_contact")
+
     @admin.display(description="State", ordering="state")
     def state_badge(self, obj):
         return badge(obj.state, obj.get_state_display())
@@ -267,7 +318,9 @@ class RemoteLinkAdmin(admin.ModelAdmin):
     def error(self, obj):
         return error_text(obj.last_error_code, obj.last_error_message)
 
-    @admin.action(description="Retry: push the selected links again", permissions=["view"])
+    # Links are read-only pages, so Retry needs no change permission on them; it pushes
+    # contacts, so it needs the one that allows that: changing contacts.
+    @admin.action(description="Retry: push the selected links again", permissions=["retry"])
     def retry(self, request, queryset):
         count = links_retry(links=queryset)
         self.message_user(request, f"{count} pushes queued.", messages.SUCCESS)
@@ -365,6 +418,64 @@ admin.site.unregister(Contact)
 class SyncedContactAdmin(ContactAdmin):
     list_filter = (*ContactAdmin.list_filter, SyncStateFilter)
     actions = [*(ContactAdmin.actions or []), "push_to_provider"]
+    change_form_template = "admin/integrations/contact_change_form.html"  # "Preview payload"
+
+    list_display = (*ContactAdmin.list_display, "sync_badges")
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.preview_payload_view)
+        name = "crm_contact_preview_payload"
+        progress = self.admin_site.admin_view(self.push_progress_view)
+        return [
+            path("<path:object_id>/preview-payload/", view, name=name),
+            path("push-progress/<str:token>/", progress, name="crm_contact_push_progress"),
+            *super().get_urls(),
+        ]
+
+    def get_queryset(self, request):
+        # One query more for the whole page: each contact's links with their connection.
+        links = RemoteLink.objects.select_related("connection").order_by("connection__name")
+        return super().get_queryset(request).prefetch_related(Prefetch("remote_links", links))
+
+    def push_progress_view(self, request, token):
+        batch = request.session.get("push_batches", {}).get(token)
+        if batch is None:
+            raise Http404("This push is no longer tracked; the contact list shows sync badges.")
+        progress = push_batch_progress(
+            contact_ids=batch["contacts"], connection_ids=batch["connections"]
+        )
+        if request.GET.get("format") == "json":
+            return JsonResponse(progress)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Push progress",
+            "opts": self.model._meta,
+            "progress": progress,
+            "names": ", ".join(batch["names"]),
+            "contact_count": len(batch["contacts"]),
+        }
+        return TemplateResponse(request, "admin/integrations/push_progress.html", context)
+
+    @admin.display(description="Sync")
+    def sync_badges(self, obj):
+        badges = []
+        for link in obj.remote_links.all():
+            error = error_text(link.last_error_code, link.last_error_message)
+            title = f"{link.connection.name}: {link.get_state_display()}"
+            badges.append(
+                format_html(
+                    '<span class="sync-badge" data-state="{}" title="{}">{}</span>',
+                    link.state,
+                    f"{title} — {error}" if error else title,
+                    badge(link.state, f"{link.connection.name}: {link.get_state_display()}"),
+                )
+            )
+        if not badges:
+            return self.get_empty_value_display()
+        return format_html_join(" ", "{}", ((b,) for b in badges))
+
+    def preview_payload_view(self, request, object_id):
+        return admin_views.contact_payload_preview(self, request, object_id)
 
     def get_inline_instances(self, request, obj=None):
         inlines = super().get_inline_instances(request, obj)
@@ -375,16 +486,21 @@ class SyncedContactAdmin(ContactAdmin):
             inlines.append(RemoteLinkInline(self.model, self.admin_site))
         return inlines
 
-    @admin.action(description="Push to provider…")
+    # Pushing sends our data out: only for those who may change contacts.
+    @admin.action(description="Push to provider…", permissions=["change"])
     def push_to_provider(self, request, queryset):
         if "apply" in request.POST:
             form = PushForm(request.POST)
             if form.is_valid():
                 connections = list(form.cleaned_data["connections"])
-                count = links_mark_pending(contacts=queryset, connections=connections)
+                contact_ids = list(queryset.order_by().values_list("pk", flat=True))
+                count = links_mark_pending(contacts=contact_ids, connections=connections)
                 names = ", ".join(c.name for c in connections)
                 self.message_user(request, f"{count} pushes queued to {names}.", messages.SUCCESS)
-                return None
+                token = push_batch_remember(request, contact_ids, connections)
+                return HttpResponseRedirect(
+                    reverse("admin:crm_contact_push_progress", args=[token])
+                )
         else:
             form = PushForm()
         context = {
@@ -399,3 +515,20 @@ class SyncedContactAdmin(ContactAdmin):
             "media": self.media + form.media,
         }
         return TemplateResponse(request, "admin/integrations/push_to_provider.html", context)
+
+
+PUSH_BATCHES_KEPT = 5
+
+
+def push_batch_remember(request, contact_ids: list[int], connections: list[Connection]) -> str:
+    """Keep a queued push's selection in the session, so its progress page can count it."""
+    token = secrets.token_urlsafe(8)
+    batches = request.session.get("push_batches", {})
+    batches = dict(list(batches.items())[-(PUSH_BATCHES_KEPT - 1) :])
+    batches[token] = {
+        "contacts": contact_ids,
+        "connections": [c.pk for c in connections],
+        "names": [c.name for c in connections],
+    }
+    request.session["push_batches"] = batches
+    return token

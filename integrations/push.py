@@ -29,7 +29,7 @@ from .crypto import SecretUnreadable
 from .models import Connection, PushAttempt, RemoteLink
 from .providers import Adapter, ProviderError, adapter_class
 from .providers.base import session_for
-from .services import connection_pause, tasks_enqueue
+from .services import connection_options_merge, connection_pause, tasks_enqueue
 from .throttle import Throttled, backlog_spread, rate_reserve, slot_acquire, slot_release
 
 logger = logging.getLogger(__name__)
@@ -55,6 +55,10 @@ def adapter_for(connection: Connection, **kwargs) -> Adapter:
         api_key=connection.api_key,
         options=connection.options,
         session=session_for(("connection", connection.pk)),
+        # What an adapter learns for later pushes (Close's lead per company) is kept here.
+        remember=lambda key, entries: connection_options_merge(
+            connection=connection, key=key, entries=entries
+        ),
         **kwargs,
     )
 
@@ -172,7 +176,8 @@ def _send(adapter: Adapter, remote_id: str, payload: dict) -> str:
             adapter.update(remote_id, payload)
             return remote_id
         except ProviderError as error:
-            if error.status != 404:
+            # A 404 about the connection (Klen's team_not_found) is not a record gone.
+            if error.status != 404 or error.auth:
                 raise
             # Deleted on the provider's side: create it again and record the new ID.
     return _create(adapter, payload)

@@ -57,6 +57,10 @@ def connection_upsert(
         raise ValueError("A new connection needs an API key.")
     connection.full_clean(exclude=["base_url"] if not connection.base_url else None)
     connection.save()
+    # A new key is the fix a paused connection waits for (as in the admin): resume it and
+    # push what piled up, or the pending links would wait for someone to click Resume.
+    if api_key and connection.is_paused:
+        connection_resume(connection=connection)
     return connection, created
 
 
@@ -69,11 +73,43 @@ def connection_pause(*, connection: Connection, reason: str) -> None:
         logger.warning("Connection %s paused: %s", connection.name, reason)
 
 
+def connection_options_merge(*, connection: Connection, key: str, entries: dict) -> None:
+    """Merge `entries` into the object stored under the connection's option `key`, under a
+    row lock, so two workers remembering different entries at once both keep theirs."""
+    with transaction.atomic():
+        locked = Connection.objects.select_for_update().get(pk=connection.pk)
+        options = dict(locked.options or {})
+        options[key] = {**(options.get(key) or {}), **entries}
+        Connection.objects.filter(pk=connection.pk).update(options=options)
+    connection.options = options
+
+
 def connection_resume(*, connection: Connection) -> int:
     """Clear a pause and queue the connection's pending pushes again. Returns how many."""
     Connection.objects.filter(pk=connection.pk).update(paused_at=None, paused_reason="")
     connection.paused_at, connection.paused_reason = None, ""
     return links_enqueue_pending(connection=connection)
+
+
+def connection_check(*, connection: Connection) -> tuple[bool, str]:
+    """Staff's "Test connection": one harmless authenticated read. Returns (ok, message).
+
+    Only reports: a refused key does not pause the connection here (the push engine does
+    that when a push is refused), so testing a draft connection changes nothing.
+    """
+    from .crypto import SecretUnreadable
+    from .providers import ProviderError
+    from .push import adapter_for
+
+    provider = connection.get_provider_display()
+    try:
+        adapter_for(connection).check()
+    except SecretUnreadable:
+        return False, "The stored API key can't be read: enter it again."
+    except ProviderError as error:
+        answer = f"HTTP {error.status}" if error.status is not None else "no answer"
+        return False, f"{provider} refused it ({answer}, {error.code}): {error.message}"
+    return True, f"{provider} accepted the API key."
 
 
 def links_mark_pending(
@@ -176,11 +212,19 @@ def links_enqueue_pending(
     return len(rows)
 
 
-def attempts_prune() -> int:
-    """Delete push attempts older than ATTEMPT_RETENTION_DAYS; returns how many."""
-    days = settings.INTEGRATIONS["ATTEMPT_RETENTION_DAYS"]
+def attempts_prune(*, days: float | None = None) -> int:
+    """Delete push attempts older than `days` (default ATTEMPT_RETENTION_DAYS); returns how
+    many. Only the audit trail goes: links, and so remote IDs and sync states, stay."""
+    if days is None:
+        days = settings.INTEGRATIONS["ATTEMPT_RETENTION_DAYS"]
     cutoff = timezone.now() - datetime.timedelta(days=days)
-    return PushAttempt.objects.filter(started_at__lt=cutoff).delete()[0]
+    # Deleted by ID in chunks: one huge DELETE would hold the table (and SQLite's one write
+    # lock) while the worker wants to record attempts.
+    deleted = 0
+    old = PushAttempt.objects.filter(started_at__lt=cutoff).order_by()
+    while ids := list(old.values_list("pk", flat=True)[:CHUNK]):
+        deleted += PushAttempt.objects.filter(pk__in=ids).delete()[0]
+    return deleted
 
 
 class _PushesOnCommit:

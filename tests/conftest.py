@@ -30,3 +30,13 @@ def staff_client(client, django_user_model):
     client.force_login(user)
     client.user = user
     return client
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Cached values (admin filter choices, API throttle counts) never leak between tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

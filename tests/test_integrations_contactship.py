@@ -224,3 +224,12 @@ def test_a_500_is_retryable_and_ambiguous(adapter, box):
     error = expect_error(lambda: adapter.create({"full_name": "A", "phone_number": "+12125550100"}))
     assert (error.status, error.retryable, error.ambiguous) == (500, True, True)
     assert error.message == "Injected failure."
+
+
+def test_an_update_to_a_phone_another_contact_has_is_a_409(adapter, juan):
+    adapter.create({"full_name": "Other", "phone_number": "+12125550100"})
+    remote_id = adapter.create(adapter.build_payload(juan))
+    payload = {**adapter.build_payload(juan), "phone_number": "+12125550100"}
+    error = expect_error(lambda: adapter.update(remote_id, payload))
+    assert (error.status, error.permanent) == (409, True)
+    assert error.message == "Another contact already has this phone number"

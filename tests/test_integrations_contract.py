@@ -38,6 +38,13 @@ SPECS = {
         False,
         {"team_id": 1},
     ),
+    "close": Spec(
+        ("POST", "/contact/"),
+        ("PUT", "/contact/{id}/"),
+        "http_400",
+        False,
+        {"custom_field_map": {"tags": "cf_sandboxTags"}},
+    ),
 }
 PROVIDERS = list(SPECS)
 

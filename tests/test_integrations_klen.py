@@ -245,3 +245,18 @@ def test_an_unknown_team_pauses_the_connection_and_keeps_the_code(box, db):
     connection.refresh_from_db()
     assert (link.state, link.last_error_code) == ("pending", "team_not_found")
     assert "team_not_found" in connection.paused_reason
+
+
+def test_an_unknown_team_on_update_pauses_without_recreating(box, db):
+    connection = Connection(name="klen", provider="klen", base_url=box.base_url, rate_limit=0)
+    connection.api_key = SANDBOX_KEY
+    connection.save()
+    contact = contact_upsert(data={"first_name": "A", "email": "a@example.com"})
+    link = RemoteLink.objects.get(contact=contact, connection=connection)
+    assert link_push(link_id=link.pk) == Result.SYNCED
+    Connection.objects.filter(pk=connection.pk).update(options={"team_id": 404})
+    contact_upsert(contact=contact, data={"last_name": "B"})
+
+    assert link_push(link_id=link.pk) == Result.PAUSED
+    assert [r["method"] for r in box.requests()][-1] == "PATCH"  # no lookup, no second create
+    assert len(box.contacts()) == 1

@@ -74,3 +74,32 @@ def test_production_settings_pass_the_deploy_checks(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.django_db
+def test_admin_pages_carry_a_content_security_policy_their_scripts_satisfy(admin_client):
+    import re
+
+    from crm.services import contact_upsert
+
+    contact = contact_upsert(data={"first_name": "Ada", "email": "ada@example.com"})
+    for url in ("/admin/", "/admin/crm/contact/", f"/admin/crm/contact/{contact.pk}/change/"):
+        response = admin_client.get(url)
+        policy = response["Content-Security-Policy"]
+        nonce = re.search(r"'nonce-([^']+)'", policy).group(1)
+        assert "script-src 'self' 'nonce-" in policy
+        assert "object-src 'none'" in policy and "frame-ancestors 'none'" in policy
+        for tag in re.findall(r"<script\b[^>]*>", response.content.decode()):
+            # Same-origin files, or inline with this response's nonce: nothing else runs.
+            src = re.search(r'src="([^"]*)"', tag)
+            assert (src and src.group(1).startswith("/")) or f'nonce="{nonce}"' in tag, tag
+
+
+@pytest.mark.django_db
+def test_swagger_ui_may_load_from_its_cdn_and_nothing_else_may(client):
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    assert "script-src 'self' https://cdn.jsdelivr.net" in docs["Content-Security-Policy"]
+    assert "<script>" not in docs.content.decode()  # its start-up script is a file
+    assert client.get("/api/docs/?script=").status_code == 200
+    assert "cdn.jsdelivr.net" not in client.get("/admin/login/")["Content-Security-Policy"]

@@ -8,6 +8,7 @@ A `.env` file in the project folder is read when present.
 from pathlib import Path
 
 import environ
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -34,12 +35,15 @@ INSTALLED_APPS = [
     "django_countries",
     "phonenumber_field",
     "django_tasks_db",
+    "import_export",
     "crm",
     "integrations",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The Content-Security-Policy header (SECURE_CSP below) and the nonce its templates use.
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -51,6 +55,22 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 
+# Content-Security-Policy for every page we serve (the admin, the browsable API): scripts only
+# from our own origin or with the request's nonce (Django's admin templates carry it), so an
+# injected <script> or on* attribute never runs. Inline style attributes stay allowed: the
+# admin's status badges use them, and a style cannot run code. Swagger UI (/api/docs/), which
+# loads from a CDN, relaxes this for itself only (config/urls.py).
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
@@ -59,6 +79,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -130,7 +151,8 @@ LOGGING = {
 
 # --- integrations: background tasks and provider push (owned by the integrations app) ---------
 # Environment variables: FIELD_ENCRYPTION_KEY (optional; secrets at rest are encrypted with a key
-# derived from it, else from SECRET_KEY), PUSH_HTTP_TIMEOUT, PUSH_BACKOFF_BASE, PUSH_BACKOFF_CAP.
+# derived from it, else from SECRET_KEY), PUSH_HTTP_TIMEOUT, PUSH_BACKOFF_BASE, PUSH_BACKOFF_CAP,
+# PUSH_LEASE_SECONDS, PUSH_ATTEMPT_RETENTION_DAYS.
 
 # django.tasks with the database backend: `manage.py db_worker` runs queued pushes.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
@@ -147,11 +169,11 @@ INTEGRATIONS = {
     # A rate-limit or concurrency wait longer than this re-queues the push instead of sleeping.
     "MAX_INLINE_WAIT": 2.0,
     # A worker that dies mid-push frees its slot and its claim on the link after this long.
-    "LEASE_SECONDS": 120,
+    "LEASE_SECONDS": env.float("PUSH_LEASE_SECONDS", default=120.0),
     # `push_contacts --pending --every N` re-queues a pending link this late: its task was lost.
     "SWEEP_GRACE_SECONDS": 600,
     # PushAttempt rows older than this are pruned by `push_contacts --prune`.
-    "ATTEMPT_RETENTION_DAYS": 30,
+    "ATTEMPT_RETENTION_DAYS": env.int("PUSH_ATTEMPT_RETENTION_DAYS", default=30),
 }
 # --- end integrations --------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ ADAPTERS = {
     "getraze": "integrations.providers.getraze.GetRazeAdapter",
     "contactship": "integrations.providers.contactship.ContactshipAdapter",
     "klen": "integrations.providers.klen.KlenAdapter",
+    "close": "integrations.providers.close.CloseAdapter",
 }
 
 

@@ -101,6 +101,10 @@ class Adapter:
     # Provider error codes that staff must fix on the connection (as a 401/403), whatever the
     # status: e.g. a team option naming a team the provider doesn't know (a 404).
     auth_codes: ClassVar[tuple[str, ...]] = ()
+    # "Test connection" in the admin: one harmless authenticated read. Most providers list
+    # contacts at this path; a provider with a cheaper or different read overrides these.
+    check_path: ClassVar[str] = "/contacts"
+    check_params: ClassVar[dict[str, Any]] = {"limit": 1}
 
     def __init__(
         self,
@@ -149,6 +153,10 @@ class Adapter:
     def lookup(self, payload: dict) -> str | None:
         """The ID of the remote record with this payload's duplicate key, if there is one."""
         raise NotImplementedError
+
+    def check(self) -> None:
+        """Make one harmless authenticated read; raises ProviderError when it is refused."""
+        self.request("lookup", "GET", self.check_path, params=self.check_params)
 
     def parse_error(self, answer: Answer) -> tuple[str, str]:
         """The provider's (code, message) from an error answer."""

@@ -22,6 +22,7 @@ ITEM_TYPES = {
 class ContactshipAdapter(Adapter):
     provider = "contactship"
     default_base_url = "https://api.contactship.ai"
+    check_path = "/v1/contacts"  # "Test connection": the first page of contacts
     # No error codes are documented: the status classifies (400 permanent, 401 auth, 5xx
     # retryable), and a 409 (same phone number) sends the engine to the lookup.
 

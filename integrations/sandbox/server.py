@@ -207,6 +207,7 @@ def apply_transport_faults(emulator: Emulator) -> Reply | None:
 
 
 def make_server(host: str = "127.0.0.1", port: int = 8001, **options) -> SandboxServer:
+    from .close import CloseEmulator
     from .contactship import ContactshipEmulator
     from .getraze import GetRazeEmulator
     from .klen import KlenEmulator
@@ -215,6 +216,6 @@ def make_server(host: str = "127.0.0.1", port: int = 8001, **options) -> Sandbox
     # Every provider accepts the same keys; each reads the permissions it knows (see Klen).
     emulators = {
         emulator.name: emulator(keys)
-        for emulator in (GetRazeEmulator, ContactshipEmulator, KlenEmulator)
+        for emulator in (GetRazeEmulator, ContactshipEmulator, KlenEmulator, CloseEmulator)
     }
     return SandboxServer((host, port), emulators)

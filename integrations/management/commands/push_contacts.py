@@ -36,12 +36,24 @@ class Command(BaseCommand):
             "push is overdue (their task was lost), not every pending link.",
         )
         which.add_argument(
-            "--prune", action="store_true", help="Delete push attempts past their retention."
+            "--prune",
+            action="store_true",
+            help="Delete push attempts older than --days (links are kept). Run it daily.",
+        )
+        parser.add_argument(
+            "--days",
+            type=float,
+            help="With --prune: the retention in days "
+            "(default: settings.INTEGRATIONS['ATTEMPT_RETENTION_DAYS'], 30).",
         )
 
-    def handle(self, *args, connection, all, pending, ids, prune, every, **options):
+    def handle(self, *args, connection, all, pending, ids, prune, every, days, **options):
+        if days is not None and not prune:
+            raise CommandError("--days goes with --prune.")
         if prune:
-            self.stdout.write(f"{attempts_prune()} push attempts deleted.")
+            if days is not None and days < 0:
+                raise CommandError("--days cannot be negative.")
+            self.stdout.write(f"{attempts_prune(days=days)} push attempts deleted.")
             return
         connections = list(Connection.objects.filter(name__in=connection))
         missing = set(connection) - {c.name for c in connections}

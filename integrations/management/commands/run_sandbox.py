@@ -3,11 +3,15 @@ from django.core.management.base import BaseCommand
 from integrations.sandbox import make_server
 from integrations.sandbox.getraze import GetRazeEmulator
 
+# Each emulation's base URL, as a connection's base_url names it.
+SERVED = ("/getraze/external/v1", "/contactship", "/klen/api/v1", "/close/api/v1")
+
 
 class Command(BaseCommand):
     help = (
-        "Serve the provider sandbox: GetRaze at http://HOST:PORT/getraze/external/v1. "
-        "Knobs can be changed while it runs: POST /__sandbox__/getraze/faults."
+        "Serve the provider sandbox, each provider under its own prefix: "
+        "/getraze/external/v1, /contactship, /klen/api/v1, /close/api/v1. "
+        "Knobs can be changed while it runs: POST /__sandbox__/<provider>/faults."
     )
 
     def add_arguments(self, parser):
@@ -42,7 +46,9 @@ class Command(BaseCommand):
         for emulator in server.emulators.values():
             emulator.default_faults = faults
             emulator.reset()
-        self.stdout.write(f"Sandbox on {server.url}: GetRaze at {server.url}/getraze/external/v1")
+        self.stdout.write(f"Sandbox on {server.url}, serving:")
+        for prefix in SERVED:
+            self.stdout.write(f"  {server.url}{prefix}")
         try:
             server.serve_forever()
         except KeyboardInterrupt:

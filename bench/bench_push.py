@@ -1,0 +1,223 @@
+"""Pushing: throughput to a 50 ms sandbox, re-push of unchanged contacts, the bulk admin
+action, and contact saves while an auto-push provider hangs.
+
+Runs real processes: the sandbox (`run_sandbox`) and N workers (`db_worker`) on the bench DB.
+BENCH_PUSH_CONTACTS (default 10,000) sets how many contacts are pushed.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import requests
+from bench_admin import staff_client
+from common import ROOT, median_ms, report
+from django.db import connection
+from django_tasks_db.models import DBTaskResult
+
+from crm.models import Contact
+from crm.services import contact_upsert
+from integrations.models import Connection, PushAttempt, RemoteLink
+from integrations.services import links_mark_pending
+
+COUNT = int(os.environ.get("BENCH_PUSH_CONTACTS", "10000"))
+SANDBOX_PORT = int(os.environ.get("BENCH_SANDBOX_PORT", "8411"))
+LATENCY = 0.05
+CONCURRENCY = 4
+RATE_LIMIT = 60.0  # requests per second
+WORKERS = 4
+MANAGE = [sys.executable, str(ROOT / "manage.py")]
+ENV = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.bench"}
+
+
+def spawn(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*MANAGE, *args], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def sandbox() -> subprocess.Popen:
+    process = spawn("run_sandbox", "--port", str(SANDBOX_PORT), "--latency", str(LATENCY))
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", SANDBOX_PORT), timeout=0.2).close()
+            return process
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("sandbox did not start")
+
+
+def sandbox_requests() -> int:
+    control = f"http://127.0.0.1:{SANDBOX_PORT}/__sandbox__/getraze/requests"
+    return len(requests.get(control, timeout=30).json())
+
+
+def contacts() -> list[int]:
+    return list(
+        Contact.objects.filter(email__endswith="@bench.example")
+        .order_by("pk")
+        .values_list("pk", flat=True)[:COUNT]
+    )
+
+
+def drain(connection_obj: Connection, *, timeout: float) -> float:
+    """Run workers until no link of the connection is pending; return the seconds it took."""
+    workers = [
+        spawn("db_worker", "--interval", "0.05", "--no-startup-delay") for _ in range(WORKERS)
+    ]
+    started = time.perf_counter()
+    try:
+        while time.perf_counter() - started < timeout:
+            if not RemoteLink.objects.filter(connection=connection_obj, state="pending").exists():
+                break
+            time.sleep(0.25)
+        return time.perf_counter() - started
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(timeout=30)
+
+
+def fresh_connection(name: str, base_url: str, **fields) -> Connection:
+    Connection.objects.filter(name=name).delete()
+    return Connection.objects.create(
+        name=name,
+        provider="getraze",
+        base_url=base_url,
+        api_key="sandbox-key",
+        auto_push=False,
+        **fields,
+    )
+
+
+def push_throughput_and_repush() -> None:
+    DBTaskResult.objects.all().delete()
+    PushAttempt.objects.all().delete()
+    box = sandbox()
+    try:
+        base_url = f"http://127.0.0.1:{SANDBOX_PORT}/getraze/external/v1"
+        bench = fresh_connection(
+            "bench sandbox", base_url, concurrency=CONCURRENCY, rate_limit=RATE_LIMIT
+        )
+        ids = contacts()
+        links_mark_pending(contacts=ids, connections=[bench])
+        seconds = drain(bench, timeout=1800)
+        synced = RemoteLink.objects.filter(connection=bench, state="synced").count()
+        sent = sandbox_requests()
+        limited = PushAttempt.objects.filter(http_status=429).count()
+        # A new contact costs two requests at GetRaze (the lookup first, then the create).
+        ceiling = min(RATE_LIMIT, CONCURRENCY / LATENCY) / 2
+        rate = synced / seconds
+        report(
+            f"push {synced:,} new contacts, 50 ms latency: contacts/s",
+            f"{rate:.1f} /s",
+            f"≥ 95% of {ceiling:.0f} /s",
+            rate >= 0.95 * ceiling and synced == len(ids),
+        )
+        report("  … 429 answers while the limit was configured", str(limited), "0", limited == 0)
+        report("  … HTTP requests sent", f"{sent:,}", f"{2 * len(ids):,} (lookup+create)", None)
+
+        before = sandbox_requests()
+        started = time.perf_counter()
+        links_mark_pending(contacts=ids, connections=[bench])
+        seconds = drain(bench, timeout=600) + 0.0
+        seconds = time.perf_counter() - started
+        extra = sandbox_requests() - before
+        report(
+            f"re-push {len(ids):,} unchanged contacts: HTTP requests", str(extra), "0", extra == 0
+        )
+        report(
+            f"re-push {len(ids):,} unchanged contacts: time",
+            f"{seconds:.1f} s",
+            "≤ 10 s",
+            seconds <= 10,
+        )
+    finally:
+        box.terminate()
+        box.wait(timeout=10)
+
+
+def admin_push_action() -> None:
+    client = staff_client()
+    target = fresh_connection("bench action", "http://127.0.0.1:9/", concurrency=1)
+    last = contacts()[-1]
+    data = {
+        "action": "push_to_provider",
+        "select_across": "1",
+        "index": "0",
+        "_selected_action": [str(last)],
+        "apply": "1",
+        "connections": [str(target.pk)],
+    }
+    started = time.perf_counter()
+    response = client.post(f"/admin/crm/contact/?id__lte={last}", data)
+    seconds = time.perf_counter() - started
+    queued = RemoteLink.objects.filter(connection=target, state="pending").count()
+    assert response.status_code in (200, 302), response.status_code
+    report(
+        f"admin 'Push to provider…' on {queued:,} contacts: request",
+        f"{seconds:.2f} s",
+        "≤ 2 s",
+        seconds <= 2 and queued >= min(COUNT, 10_000),
+    )
+    target.delete()
+    DBTaskResult.objects.all().delete()
+
+
+def hanging_provider() -> socket.socket:
+    """A server that accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    held = []
+    threading.Thread(
+        target=lambda: [held.append(listener.accept()) for _ in iter(int, 1)], daemon=True
+    ).start()
+    return listener
+
+
+def save_with_hanging_provider() -> None:
+    contact = Contact.objects.filter(email__endswith="@bench.example").first()
+    counter = iter(range(10**9))
+
+    def save() -> None:
+        contact_upsert(contact=contact, data={"title": f"Engineer {next(counter)}"})
+
+    Connection.objects.filter(auto_push=True).update(auto_push=False)
+    alone = median_ms(save, runs=40)
+    listener = hanging_provider()
+    port = listener.getsockname()[1]
+    hung = fresh_connection("bench hanging", f"http://127.0.0.1:{port}/", enabled=True)
+    Connection.objects.filter(pk=hung.pk).update(auto_push=True)
+    worker = spawn("db_worker", "--interval", "0.05", "--no-startup-delay")
+    try:
+        with_hang = median_ms(save, runs=40)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        hung.delete()
+        listener.close()
+    ratio = with_hang / alone
+    report("contact save, no connection: median", f"{alone:.1f} ms", "-", None)
+    report(
+        "contact save, auto-push provider hanging: median",
+        f"{with_hang:.1f} ms",
+        "≤ 1.2× the above",
+        ratio <= 1.2,
+    )
+
+
+def run() -> None:
+    admin_push_action()
+    save_with_hanging_provider()
+    push_throughput_and_repush()
+
+
+if __name__ == "__main__":
+    if connection.vendor != "postgresql":
+        print("bench_push wants PostgreSQL (several worker processes share the queue)")
+    run()

@@ -1,0 +1,61 @@
+"""Reads of the integrations app for the admin: sync state at a glance, push progress."""
+
+from collections.abc import Iterable
+
+from django.db.models import Count
+
+from .models import Connection, RemoteLink
+
+STATES = [state for state, _label in RemoteLink.State.choices]
+
+
+def link_state_counts() -> list[dict]:
+    """Per connection: its links counted by state. Connections with failures come first (most
+    failures first), then paused ones, then by name. One query for the counts."""
+    counts: dict[int, dict[str, int]] = {}
+    rows = RemoteLink.objects.order_by().values_list("connection_id", "state")
+    for connection_id, state, number in rows.annotate(number=Count("id")):
+        counts.setdefault(connection_id, {})[state] = number
+    summary = []
+    for connection in Connection.objects.all():
+        by_state = {state: counts.get(connection.pk, {}).get(state, 0) for state in STATES}
+        summary.append(
+            {"connection": connection, "counts": by_state, "total": sum(by_state.values())}
+        )
+    summary.sort(
+        key=lambda row: (
+            -row["counts"]["failed"],
+            not row["connection"].is_paused,
+            row["connection"].name.lower(),
+        )
+    )
+    return summary
+
+
+def push_batch_progress(*, contact_ids: Iterable[int], connection_ids: Iterable[int]) -> dict:
+    """How far the pushes of these contacts to these connections got: links by state, and the
+    latest failures with their reasons."""
+    links = RemoteLink.objects.filter(
+        contact_id__in=list(contact_ids), connection_id__in=list(connection_ids)
+    )
+    by_state = dict.fromkeys(STATES, 0)
+    for state, number in links.order_by().values_list("state").annotate(number=Count("id")):
+        by_state[state] = number
+    failures = [
+        {
+            "contact_id": link.contact_id,
+            "contact": str(link.contact),
+            "connection": link.connection.name,
+            "error": ": ".join(p for p in (link.last_error_code, link.last_error_message) if p),
+        }
+        for link in links.filter(state=RemoteLink.State.FAILED)
+        .select_related("contact", "connection")
+        .order_by("-updated_at")[:20]
+    ]
+    return {
+        "queued": by_state[RemoteLink.State.PENDING],
+        "done": by_state[RemoteLink.State.SYNCED] + by_state[RemoteLink.State.SKIPPED],
+        "failed": by_state[RemoteLink.State.FAILED],
+        "total": sum(by_state.values()),
+        "failures": failures,
+    }
