@@ -22,12 +22,13 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup run test lint format migrate seed clean
+.PHONY: help setup run test bench lint format migrate seed clean
 
 help:
 	@echo "make run    install, migrate, seed demo data and serve the admin on http://$(HOST):$(PORT)/admin/"
 	@echo "make test   install and run the whole test suite and the linters"
 	@echo "make setup  install only (creates .venv)"
+	@echo "make bench  run the benchmarks on PostgreSQL and print figure vs target"
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is required"; exit 1; }
@@ -79,6 +80,10 @@ test: setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# Benchmarks on PostgreSQL (DATABASE_URL, default relay_bench on 127.0.0.1; created when missing).
+bench: setup
+	cd bench && ../$(PY) run.py
 
 clean:
 	rm -rf $(VENV) .tools staticfiles
