@@ -149,17 +149,22 @@ def links_mark_pending(
             links = RemoteLink.objects.filter(
                 contact_id__in=chunk, connection_id__in=connection_ids
             )
-            marked += links.update(
-                state=RemoteLink.State.PENDING,
-                generation=F("generation") + 1,
-                attempts=0,
-                next_attempt_at=now,
-                last_error_code="",
-                last_error_message="",
-                updated_at=now,
-            )
+            marked += links.update(**_pending_fields(now))
             _enqueue_on_commit(list(links.values_list("pk", flat=True)))
     return marked
+
+
+def _pending_fields(now) -> dict:
+    """A link made pending afresh: a new generation, so any push in flight leaves it pending."""
+    return {
+        "state": RemoteLink.State.PENDING,
+        "generation": F("generation") + 1,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error_code": "",
+        "last_error_message": "",
+        "updated_at": now,
+    }
 
 
 def links_retry(*, links: QuerySet[RemoteLink]) -> int:
@@ -169,15 +174,7 @@ def links_retry(*, links: QuerySet[RemoteLink]) -> int:
         ids = list(links.order_by().values_list("pk", flat=True))
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
-            RemoteLink.objects.filter(pk__in=chunk).update(
-                state=RemoteLink.State.PENDING,
-                generation=F("generation") + 1,
-                attempts=0,
-                next_attempt_at=now,
-                last_error_code="",
-                last_error_message="",
-                updated_at=now,
-            )
+            RemoteLink.objects.filter(pk__in=chunk).update(**_pending_fields(now))
             _enqueue_on_commit(chunk)
     return len(ids)
 
