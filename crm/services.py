@@ -304,7 +304,9 @@ def contact_upsert(
             raise
         raise ContactAlreadyExists(duplicate) from None
 
-    if phone_rows is not None:
+    if phone_rows is not None and created:
+        PhoneNumber.objects.bulk_create([PhoneNumber(contact=contact, **row) for row in phone_rows])
+    elif phone_rows is not None:
         _phones_replace(contact, phone_rows)
     if tag_objects is not None:
         contact.tags.set(tag_objects)
