@@ -46,7 +46,10 @@ def validation_codes(schema: dict, path: str, method: str) -> dict[str, set[str]
     errors = resolve(schema, validation["properties"]["errors"]["items"])
     codes = {}
     for item in (resolve(schema, e) for e in errors["oneOf"]):
-        (attr,) = item["properties"]["attr"]["enum"]
+        # A nested field's attr is a pattern, named by its placeholder (crm.api.schema).
+        (attr,) = item["properties"]["attr"].get("enum") or [
+            item["properties"]["attr"]["x-placeholder"]
+        ]
         codes[attr] = set(item["properties"]["code"]["enum"])
     return codes
 

@@ -19,18 +19,20 @@ import sys
 import threading
 import time
 from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.db import connection as db_connection
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from crm.models import Contact
 from crm.services import contact_upsert
 from integrations.models import Connection, PushAttempt, RemoteLink
-from integrations.push import adapter_for
+from integrations.push import adapter_for, link_push
 from tests.integrations_fixtures import *  # noqa: F403
 from tests.integrations_fixtures import SANDBOX_KEY, drain
 
@@ -173,6 +175,40 @@ def test_a_429_storm_is_waited_out_as_long_as_retry_after_says(connection, sandb
             PushAttempt.objects.filter(link=attempt.link, id__gt=attempt.id).order_by("id").first()
         )
         assert (after.started_at - attempt.started_at).total_seconds() >= 1.0
+
+
+def test_a_503_in_maintenance_is_retried_no_sooner_than_its_retry_after(connection, sandbox):
+    # The sandbox's GetRaze never sends this; a provider (or its proxy) in maintenance does.
+    class Maintenance(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(503)
+            self.send_header("Retry-After", "120")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Maintenance)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        Connection.objects.filter(pk=connection.pk).update(
+            base_url=f"http://127.0.0.1:{server.server_address[1]}"
+        )
+        [contact] = make_contacts(1)
+        link = RemoteLink.objects.get(contact=contact)
+        before = timezone.now()
+
+        assert link_push(link_id=link.pk) == "retry"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    link.refresh_from_db()
+    assert (link.state, link.last_error_code) == ("pending", "http_503")
+    assert (link.next_attempt_at - before).total_seconds() >= 120
 
 
 def test_a_lost_create_response_links_the_stored_record_without_a_duplicate(
@@ -416,7 +452,7 @@ def test_a_worker_killed_mid_batch_and_restarted_loses_and_duplicates_nothing(
 ):
     make_contacts(6)
     # Slow answers, so the kill lands while a create is on the wire.
-    sandbox.faults(latency=0.3)
+    sandbox.faults(latency=0.5)
     worker_db.share()
 
     first = worker_db.worker()

@@ -244,7 +244,10 @@ SPECTACULAR_SETTINGS = {
     # The schema and Swagger UI are public: they describe the API, not its data.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "COMPONENT_SPLIT_REQUEST": True,
-    "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+        "crm.api.schema.attr_placeholders_as_patterns",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "PhoneNumberTypeEnum": "crm.models.PhoneNumber.Type",
         **{

@@ -5,6 +5,8 @@ serializers here give them the codes this API actually sends (crm.api.errors), s
 schema documents `invalid_key`, not DRF's `authentication_failed`.
 """
 
+import re
+
 from django.core.exceptions import ImproperlyConfigured
 from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer
 from drf_standardized_errors import openapi
@@ -151,3 +153,27 @@ class AutoSchema(openapi.AutoSchema):
                 )
             )
         return examples
+
+
+# drf-standardized-errors names a nested field's errors with placeholders, in an enum:
+# `phone_numbers.INDEX.number`, `custom_fields.KEY`. No real answer matches such an enum (it
+# says `phone_numbers.0.number`), so a client validating answers against the schema (and the
+# fuzz test, tests/test_fuzz.py) would reject them. Those attrs become a pattern; the
+# placeholder name stays readable in `x-placeholder`.
+PLACEHOLDERS = {"INDEX": "[0-9]+", "KEY": r"[\s\S]*"}  # a key may be anything, even ""
+
+
+def attr_placeholders_as_patterns(result, generator, request, public):
+    for component in result.get("components", {}).get("schemas", {}).values():
+        attr = (component.get("properties") or {}).get("attr")
+        values = attr.get("enum") if isinstance(attr, dict) else None
+        if not values or len(values) != 1 or not isinstance(values[0], str):
+            continue
+        parts = values[0].split(".")
+        if not PLACEHOLDERS.keys() & set(parts):
+            continue
+        pattern = r"\.".join(PLACEHOLDERS.get(part) or re.escape(part) for part in parts)
+        del attr["enum"]
+        attr["pattern"] = f"^{pattern}$"
+        attr["x-placeholder"] = values[0]
+    return result

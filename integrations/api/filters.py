@@ -11,6 +11,13 @@ from ..models import RemoteLink
 class SyncStateField(forms.CharField):
     """ "state" or "connection name:state"; the state comes last, so names may hold colons."""
 
+    # Declared, not only raised, so the schema lists `invalid_choice` among the filter's codes.
+    default_error_messages = {
+        "invalid_choice": (
+            "Use a state (%(states)s), optionally after a connection name and a colon."
+        ),
+    }
+
     def to_python(self, value) -> tuple[str, str] | None:
         text = super().to_python(value).strip()
         if not text:
@@ -18,7 +25,7 @@ class SyncStateField(forms.CharField):
         connection, _, state = text.rpartition(":")
         if state not in RemoteLink.State.values:
             raise forms.ValidationError(
-                "Use a state (%(states)s), optionally after a connection name and a colon.",
+                self.error_messages["invalid_choice"],
                 code="invalid_choice",
                 params={"states": ", ".join(RemoteLink.State.values)},
             )

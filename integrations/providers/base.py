@@ -260,7 +260,15 @@ class Adapter:
         if code in self.permanent_codes:
             return self.error(message, code=code, status=answer.status, permanent=True)
         if answer.status in RETRYABLE_STATUSES or answer.status >= 500:
-            retry_after = self.retry_after(answer) if answer.status == 429 else None
+            # A 429 says when to come back, in the provider's own way; so may a 503 (down for
+            # maintenance), with the standard Retry-After header (RFC 9110). Coming back
+            # sooner only hammers a provider that said it can't answer yet.
+            if answer.status == 429:
+                retry_after = self.retry_after(answer)
+            elif answer.status == 503:
+                retry_after = parse_retry_after(answer.headers.get("Retry-After"))
+            else:
+                retry_after = None
             # A 5xx may come after the write was applied; only 429 and 503 say "not done".
             ambiguous = answer.status >= 500 and answer.status != 503
             return self.error(
