@@ -17,6 +17,7 @@ import json
 import logging
 import random
 import uuid
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
@@ -93,14 +94,17 @@ def link_push(*, link_id: int) -> Result:
         _requeue(link, wait=1.0)
         return Result.BUSY
     try:
+        link.refresh_from_db()
+        if link.state != RemoteLink.State.PENDING:
+            return Result.NOT_PENDING
+        prepared = _prepare(link, connection)
+        if isinstance(prepared, Result):
+            return prepared  # decided without a request: no slot or rate budget is spent
         if slot_acquire(connection=connection, holder=holder) is None:
             _requeue(link, wait=1.0, spread=backlog_spread(connection=connection))
             return Result.BUSY
         try:
-            link.refresh_from_db()
-            if link.state != RemoteLink.State.PENDING:
-                return Result.NOT_PENDING
-            return _push(link, connection)
+            return _deliver(link, connection, prepared)
         except Throttled as throttled:
             _requeue(link, wait=throttled.wait, spread=backlog_spread(connection=connection))
             return Result.THROTTLED
@@ -112,7 +116,18 @@ def link_push(*, link_id: int) -> Result:
         )
 
 
-def _push(link: RemoteLink, connection: Connection) -> Result:
+class Prepared(NamedTuple):
+    """What a push will send, built before any request."""
+
+    generation: int
+    adapter: Adapter
+    budget: "RequestBudget"
+    payload: dict
+    digest: str
+
+
+def _prepare(link: RemoteLink, connection: Connection) -> "Prepared | Result":
+    """Build the payload; settle a link that needs no request (skipped, unchanged) at once."""
     generation = link.generation
     contact = (
         Contact.objects.prefetch_related("tags", "phone_numbers").filter(pk=link.contact_id).first()
@@ -147,19 +162,24 @@ def _push(link: RemoteLink, connection: Connection) -> Result:
             last_error_message="",
         )
         return Result.UNCHANGED
+    return Prepared(generation, adapter, budget, payload, digest)
+
+
+def _deliver(link: RemoteLink, connection: Connection, prepared: Prepared) -> Result:
     # A create is a lookup then a create; a change is one update. Booked before the first.
-    rate_reserve(connection=connection, requests=1 if link.remote_id else 2)
-    budget.booked = 1 if link.remote_id else 2
+    requests = 1 if link.remote_id else 2
+    rate_reserve(connection=connection, requests=requests)
+    prepared.budget.booked = requests
     try:
-        remote_id = _send(adapter, link.remote_id, payload)
+        remote_id = _send(prepared.adapter, link.remote_id, prepared.payload)
     except ProviderError as error:
-        return _failed(link, connection, generation, error)
+        return _failed(link, connection, prepared.generation, error)
     _finish(
         link,
-        generation,
+        prepared.generation,
         RemoteLink.State.SYNCED,
         remote_id=remote_id,
-        payload_hash=digest,
+        payload_hash=prepared.digest,
         last_pushed_at=timezone.now(),
         attempts=0,
         next_attempt_at=None,

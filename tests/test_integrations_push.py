@@ -98,6 +98,21 @@ def test_an_unchanged_payload_sends_nothing(jane, connection, sandbox):
     assert link_of(jane, connection).state == "synced"
 
 
+def test_an_unchanged_payload_is_settled_without_a_concurrency_slot(
+    jane, connection, sandbox, django_assert_max_num_queries
+):
+    push(jane, connection)
+    contact_upsert(contact=jane, data={"status": "contacted"})
+    for n in range(max(1, connection.concurrency)):  # every slot busy with other pushes
+        assert slot_acquire(connection=connection, holder=f"other-{n}") is not None
+
+    # Nothing is sent, so nothing waits for a slot: a re-push of a large unchanged backlog
+    # is bound by the database, not by the connection's concurrency.
+    with django_assert_max_num_queries(10):  # 14 when it also leased and freed a slot
+        assert push(jane, connection) == Result.UNCHANGED
+    assert link_of(jane, connection).state == "synced"
+
+
 def test_a_change_is_sent_as_an_update_of_the_same_record(jane, connection, sandbox):
     push(jane, connection)
     remote_id = link_of(jane, connection).remote_id
