@@ -322,3 +322,44 @@ class PhoneNumber(models.Model):
 
     def __str__(self) -> str:
         return str(self.number)
+
+
+class ContactImport(models.Model):
+    """A confirmed contact file, imported in the background (crm.importing, crm.tasks).
+
+    The row holds the file and the final outcome; the running counts live in the cache while
+    the import's transaction is open (see crm.importing for why).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "XLSX"
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    file_name = models.CharField(max_length=255, blank=True)
+    format = models.CharField(max_length=10, choices=Format.choices)
+    content = models.BinaryField(help_text="The uploaded file, as uploaded (CSV as UTF-8).")
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    new = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    invalid = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Import {self.pk} ({self.file_name}): {self.status}"

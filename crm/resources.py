@@ -176,8 +176,10 @@ class ContactResource(resources.ModelResource):
         clean_model_instances = False  # contact_upsert validates
         chunk_size = 500
 
-    def __init__(self, **kwargs):
+    def __init__(self, progress=None, **kwargs):
         super().__init__(**kwargs)
+        # Called with each row's RowResult as the import goes (crm.importing counts them).
+        self.progress = progress
         self.definitions = {field.key: field for field in CustomField.objects.all()}
         for key in self.definitions:
             column = CUSTOM_FIELD_COLUMN_PREFIX + key
@@ -246,6 +248,13 @@ class ContactResource(resources.ModelResource):
             raise ValidationError(
                 {"email": f"{email} is also on line {first}; list each contact once per file."}
             )
+
+    def import_row(self, row, instance_loader, **kwargs):
+        # Here rather than in after_import_row, which invalid rows never reach.
+        row_result = super().import_row(row, instance_loader, **kwargs)
+        if self.progress is not None:
+            self.progress(row_result)
+        return row_result
 
     def after_import_row(self, row, row_result, **kwargs):
         row_result.line = line_number(kwargs["row_number"])

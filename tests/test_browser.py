@@ -219,8 +219,13 @@ def test_staff_imports_a_small_csv_through_the_preview(page, live_server, staff)
     assert page.inner_text("[data-count=invalid]") == "0"
     assert Contact.objects.count() == 1  # the preview writes nothing
     page.click("input[name=confirm]")
-    page.wait_for_selector(".messagelist .success")
-    assert "1 new, 1 updated" in page.inner_text(".messagelist")
+    # Queued: the progress page polls while the worker imports the file.
+    page.wait_for_selector("#import-status")
+    assert Contact.objects.count() == 1
+    drain()
+    page.wait_for_selector("#import-done:not([hidden])")
+    assert "1 new, 1 updated" in page.inner_text("#import-done")
+    assert page.inner_text("[data-count=processed]") == "2"
 
     ann = Contact.objects.get(email="ann@example.com")
     assert (ann.first_name, ann.company, ann.phone_numbers.count()) == ("Ann", "Acme", 2)

@@ -157,6 +157,18 @@ LOGGING = {
 # django.tasks with the database backend: `manage.py db_worker` runs queued pushes.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
+# The default cache is per process. A contact import's running counts are written by the
+# worker and read by the web process while the import's transaction is open (crm.importing),
+# so they go to a cache both see: a directory on this host (SQLite means one host). With web
+# and workers on several hosts, set IMPORT_PROGRESS_CACHE_URL to a shared cache (redis://...).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "import_progress": env.cache_url(
+        "IMPORT_PROGRESS_CACHE_URL",
+        default=f"filecache://{BASE_DIR / '.cache' / 'import-progress'}",
+    ),
+}
+
 # Changing this key makes stored provider API keys unreadable: they must be entered again.
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 

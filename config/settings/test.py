@@ -17,3 +17,11 @@ PHONE_DEFAULT_REGION = PHONENUMBER_DEFAULT_REGION = "US"
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 # Static files are served by runserver or collected for production; tests need neither.
 MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise")]  # noqa: F405
+# Tests run the worker in this process, so a per-process cache is shared enough.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "import_progress": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "import-progress",
+    },
+}
