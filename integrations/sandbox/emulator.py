@@ -1,9 +1,9 @@
-"""The request pipeline shared by the Contactship, Klen AI and Close emulations.
+"""The request pipeline shared by the provider emulations.
 
 Every request is logged, then authenticated with the provider's own scheme, then counted
 against the `rate_limit` knob (a fixed window of `rate_window` seconds per key), then exposed
 to the transport faults, then routed. Each provider supplies its auth check, its error body
-and its rate-limit answer; GetRaze predates this and keeps its own pipeline.
+and its rate-limit answer.
 """
 
 import datetime

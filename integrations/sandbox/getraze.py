@@ -11,7 +11,8 @@ import re
 import time
 import uuid
 
-from .server import Emulator, Reply, Request, apply_transport_faults
+from .emulator import JsonEmulator
+from .server import Reply, Request
 
 FIELDS = (
     "name",
@@ -32,7 +33,7 @@ def error(status: int, code: str, message: str, **extra) -> Reply:
     return Reply(status, {"success": False, "error": {"code": code, "message": message, **extra}})
 
 
-class GetRazeEmulator(Emulator):
+class GetRazeEmulator(JsonEmulator):
     name = "getraze"
     root = "/external/v1"
     DEFAULT_PERMISSIONS = [
@@ -42,72 +43,53 @@ class GetRazeEmulator(Emulator):
         "opportunities:write",
     ]
 
-    def handle(self, request: Request) -> Reply:
-        with self.lock:
-            self.requests.append(
-                {
-                    "method": request.method,
-                    "path": request.path,
-                    "query": request.query,
-                    "body": request.body if not isinstance(request.body, Exception) else None,
-                }
-            )
-        # Auth runs before the rate limiter, as in the vendor's code.
+    # Auth runs before the rate limiter, as in the vendor's code (JsonEmulator's order).
+    def authenticate(self, request: Request) -> tuple[str, Reply | None]:
         key = (
             request.headers.get("x-api-key")
             or _bearer(request.headers.get("authorization"))
             or request.query.get("api_key")
         )
         if not key:
-            return error(
+            return "", error(
                 401,
                 "MISSING_API_KEY",
                 "API key is required. Provide it via X-API-Key header, "
                 "Authorization: Bearer header, or api_key query parameter.",
             )
         if key not in self.keys:
-            return error(401, "INVALID_API_KEY", "Invalid or expired API key.")
-        limited, headers = self._rate(key)
-        if limited is not None:
-            return limited
-        fault = apply_transport_faults(self)
-        if fault is not None:
-            if fault.body is None and not fault.drop:
-                fault = error(fault.status, "INTERNAL_ERROR", "Injected failure.")
-            return fault
-        with self.lock:
-            reply = self._route(request, self.keys[key])
-        reply.headers = {**headers, **(reply.headers or {})}
-        return reply
+            return key, error(401, "INVALID_API_KEY", "Invalid or expired API key.")
+        return key, None
 
-    def _rate(self, key: str) -> tuple[Reply | None, dict]:
-        faults = self.faults
-        if not faults.rate_limit:
-            return None, {}
-        with self.lock:
-            window = int(time.time() // faults.rate_window)
-            start, count = self.windows.get(key, (window, 0))
-            count = count + 1 if start == window else 1  # counted before the check, like theirs
-            self.windows[key] = (window, count)
-        reset = (window + 1) * faults.rate_window
-        headers = {
-            "X-RateLimit-Limit": faults.rate_limit,
-            "X-RateLimit-Remaining": max(0, faults.rate_limit - count),
-            "X-RateLimit-Reset": reset,
+    def error(self, status: int, message: str, *, code: str = "") -> Reply:
+        # GetRaze answers every unexpected failure as INTERNAL_ERROR, and a body that is not
+        # JSON as a validation error.
+        codes = {"invalid_json": "VALIDATION_ERROR"}
+        return error(status, codes.get(code, code) or "INTERNAL_ERROR", message)
+
+    def route(self, request: Request, key: str) -> Reply:
+        return self._route(request, self.keys[key])
+
+    def rate_headers(self, *, limit: int, remaining: int, reset: float) -> dict:
+        # X-RateLimit-Reset is the window's end as epoch seconds.
+        return {
+            "X-RateLimit-Limit": limit,
+            "X-RateLimit-Remaining": remaining,
+            "X-RateLimit-Reset": round(time.time() + reset),
         }
-        if count <= faults.rate_limit:
-            return None, headers
-        retry_after = max(1, math.ceil(reset - time.time()))
-        if faults.retry_after_header:
-            headers["Retry-After"] = retry_after
+
+    def rate_limited(self, *, limit: int, reset: float) -> Reply:
+        # The wait is in the body only; a Retry-After header only with the knob (a proxy's).
+        retry_after = max(1, math.ceil(reset))
         reply = error(
             429,
             "RATE_LIMIT_EXCEEDED",
-            f"Rate limit of {faults.rate_limit} requests per hour exceeded.",
+            f"Rate limit of {limit} requests per hour exceeded.",
             retry_after=retry_after,
         )
-        reply.headers = headers
-        return reply, headers
+        if self.faults.retry_after_header:
+            reply.headers = {"Retry-After": retry_after}
+        return reply
 
     def _route(self, request: Request, permissions: list[str]) -> Reply:
         method, path = request.method, request.path.rstrip("/") or "/"
