@@ -24,6 +24,7 @@ from .models import Connection, PushAttempt, RemoteLink
 logger = logging.getLogger(__name__)
 
 CHUNK = 1000
+BATCH = 100  # links per triage task: bounds a task's run time and the size of its queries
 
 
 def connection_upsert(
@@ -117,17 +118,16 @@ def links_mark_pending(
     contacts: QuerySet[Contact] | Iterable[int],
     connections: Iterable[Connection] | None = None,
 ) -> int:
-    """Mark the links of `contacts` to `connections` pending and queue their push on commit.
+    """Mark the links of `contacts` to `connections` pending and queue their push.
 
     `connections` defaults to every enabled auto-push connection. Missing links are created.
-    Runs in the caller's transaction; the push is queued once per link per transaction, after
-    commit, so the worker reads the final state (admin inlines and tags are saved after the
-    contact row). Returns the number of links marked.
+    Runs in the caller's transaction, and the push is queued once per link per transaction
+    (see `_pushes_queue`): a single contact's link gets its own `push_link` task, many links
+    go by batches of `BATCH` to `push_links`, which settles the unchanged ones in bulk.
+    Returns the number of links marked.
     """
-    if connections is None:
-        connections = Connection.objects.filter(enabled=True, auto_push=True)
-    connection_ids = [c.pk for c in connections]
-    if not connection_ids:
+    connection_ids = None if connections is None else [c.pk for c in connections]
+    if connection_ids == []:
         return 0
     if isinstance(contacts, QuerySet):
         contact_ids = list(contacts.order_by().values_list("pk", flat=True))
@@ -135,30 +135,24 @@ def links_mark_pending(
         contact_ids = list(contacts)
     marked = 0
     now = timezone.now()
-    with transaction.atomic():
+    # No savepoint: a failed statement here dooms the caller's transaction anyway, and a
+    # contact save is measured in statements (SAVEPOINT and RELEASE would be two more).
+    with transaction.atomic(using=router.db_for_write(RemoteLink), savepoint=False):
         for start in range(0, len(contact_ids), CHUNK):
-            chunk = contact_ids[start : start + CHUNK]
-            RemoteLink.objects.bulk_create(
-                [
-                    RemoteLink(contact_id=contact_id, connection_id=connection_id)
-                    for contact_id in chunk
-                    for connection_id in connection_ids
-                ],
-                ignore_conflicts=True,
+            rows = _links_upsert_pending(
+                contact_ids=contact_ids[start : start + CHUNK],
+                connection_ids=connection_ids,
+                now=now,
             )
-            links = RemoteLink.objects.filter(
-                contact_id__in=chunk, connection_id__in=connection_ids
-            )
-            marked += links.update(**_pending_fields(now))
-            _enqueue_on_commit(list(links.values_list("pk", flat=True)))
+            marked += len(rows)
+            _pushes_queue(rows)
     return marked
 
 
-def _pending_fields(now) -> dict:
-    """A link made pending afresh: a new generation, so any push in flight leaves it pending."""
+def _pending_values(now) -> dict:
+    """The plain values of a link made pending afresh (see `_pending_fields`)."""
     return {
         "state": RemoteLink.State.PENDING,
-        "generation": F("generation") + 1,
         "attempts": 0,
         "next_attempt_at": now,
         "last_error_code": "",
@@ -167,16 +161,94 @@ def _pending_fields(now) -> dict:
     }
 
 
+def _pending_fields(now) -> dict:
+    """A link made pending afresh: a new generation, so any push in flight leaves it pending."""
+    return {**_pending_values(now), "generation": F("generation") + 1}
+
+
+def _links_upsert_pending(
+    *, contact_ids: list[int], connection_ids: list[int] | None, now
+) -> list[tuple[int, int]]:
+    """Create or mark pending afresh the links of `contact_ids` to `connection_ids` (None:
+    the enabled auto-push connections). Returns [(link_id, connection_id)].
+
+    One statement, where the ORM needs four (read the connections, insert the missing links,
+    update them all, read their ids): INSERT … SELECT … ON CONFLICT DO UPDATE … RETURNING,
+    which PostgreSQL and SQLite ≥ 3.35 both run. It is a contact save's whole bookkeeping,
+    so it is what the save pays for an auto-push connection. Contacts deleted meanwhile
+    simply get no link (they are joined, not trusted).
+    """
+    if not contact_ids:
+        return []
+    db = router.db_for_write(RemoteLink)
+    connection = connections[db]
+    quote = connection.ops.quote_name
+    meta = RemoteLink._meta
+    table = quote(meta.db_table)
+    # Every other column gets what a new RemoteLink would: the model's defaults, so a column
+    # added later is filled like the ORM would fill it, with the pending values on top.
+    # A new link starts at generation 1: created, then marked pending once.
+    template = RemoteLink(**_pending_values(now), generation=1)
+    columns, values = [], []
+    for field in meta.concrete_fields:
+        if field.primary_key or field.attname in ("contact_id", "connection_id"):
+            continue
+        columns.append(field.column)
+        values.append(field.get_db_prep_save(field.pre_save(template, add=True), connection))
+    pending = _pending_values(now)
+    assignments, assigned = [], []
+    for name, value in pending.items():
+        field = meta.get_field(name)
+        assignments.append(f"{quote(field.column)} = %s")
+        assigned.append(field.get_db_prep_save(value, connection))
+    generation = quote(meta.get_field("generation").column)
+    assignments.append(f"{generation} = {table}.{generation} + 1")
+    if connection_ids is None:
+        enabled = quote(Connection._meta.get_field("enabled").column)
+        auto_push = quote(Connection._meta.get_field("auto_push").column)
+        which, which_params = f"k.{enabled} AND k.{auto_push}", []
+    else:
+        which = "k.{} IN ({})".format(quote("id"), ", ".join(["%s"] * len(connection_ids)))
+        which_params = connection_ids
+    contact_field, connection_field = meta.get_field("contact"), meta.get_field("connection")
+    # Identifiers come from the models' meta, quoted by the backend; values are parameters.
+    # The WHERE clause also settles SQLite's INSERT … SELECT … ON CONFLICT parsing ambiguity.
+    sql = (  # noqa: S608
+        "INSERT INTO {table} ({contact}, {conn}, {columns}) "
+        "SELECT c.{cid}, k.{kid}, {placeholders} FROM {contacts} c, {conns} k "
+        "WHERE c.{cid} IN ({ids}) AND {which} "
+        "ON CONFLICT ({contact}, {conn}) DO UPDATE SET {assignments} "
+        "RETURNING {table}.{pk}, {table}.{conn}"
+    ).format(
+        table=table,
+        contact=quote(contact_field.column),
+        conn=quote(connection_field.column),
+        columns=", ".join(quote(c) for c in columns),
+        cid=quote(Contact._meta.pk.column),
+        kid=quote(Connection._meta.pk.column),
+        placeholders=", ".join(["%s"] * len(values)),
+        contacts=quote(Contact._meta.db_table),
+        conns=quote(Connection._meta.db_table),
+        ids=", ".join(["%s"] * len(contact_ids)),
+        which=which,
+        assignments=", ".join(assignments),
+        pk=quote(meta.pk.column),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, *contact_ids, *which_params, *assigned])
+        return [tuple(row) for row in cursor.fetchall()]
+
+
 def links_retry(*, links: QuerySet[RemoteLink]) -> int:
     """Push these links again now, whatever their state (staff's "Retry")."""
     now = timezone.now()
     with transaction.atomic():
-        ids = list(links.order_by().values_list("pk", flat=True))
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
-            RemoteLink.objects.filter(pk__in=chunk).update(**_pending_fields(now))
-            _enqueue_on_commit(chunk)
-    return len(ids)
+        rows = list(links.order_by().values_list("pk", "connection_id"))
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            RemoteLink.objects.filter(pk__in=[pk for pk, _ in chunk]).update(**_pending_fields(now))
+            _pushes_queue(chunk)
+    return len(rows)
 
 
 def links_enqueue_pending(
@@ -188,7 +260,8 @@ def links_enqueue_pending(
     it. With `overdue_for`, only links whose push is that many seconds late and not claimed
     by a worker are queued: those whose task is gone, for a periodic sweep. Duplicates are
     harmless anyway: the engine claims a link before pushing and sends an unchanged payload
-    once.
+    once. Links due now go by batches (most of a large backlog is often unchanged); a link
+    waiting for a retry gets its own task at its time.
     """
     links = RemoteLink.objects.filter(
         state=RemoteLink.State.PENDING, connection__enabled=True, connection__paused_at=None
@@ -203,10 +276,14 @@ def links_enqueue_pending(
             Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
         )
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    rows = [(pk, None) for pk in links.filter(due).values_list("pk", flat=True)]
-    rows += list(links.exclude(due).values_list("pk", "next_attempt_at"))
-    tasks_enqueue(rows)
-    return len(rows)
+    due_rows = list(links.filter(due).values_list("pk", "connection_id"))
+    later = list(links.exclude(due).values_list("pk", "next_attempt_at"))
+    from .tasks import push_link
+
+    _tasks_insert(
+        _push_tasks(due_rows) + [(push_link, {"link_id": pk}, run_after) for pk, run_after in later]
+    )
+    return len(due_rows) + len(later)
 
 
 def attempts_prune(*, days: float | None = None) -> int:
@@ -224,84 +301,139 @@ def attempts_prune(*, days: float | None = None) -> int:
     return deleted
 
 
-class _PushesOnCommit:
-    """The links to queue when the current transaction commits, gathered into one batch."""
+class _QueuedInTransaction:
+    """An on-commit entry remembering the pushes one call queued in the current transaction.
 
-    def __init__(self):
-        self.link_ids: dict[int, None] = {}
+    It is how a link is queued once per transaction (the admin writes the contact row, then
+    inlines, then tags; an import marks thousands of contacts): the entries live in the
+    transaction's own on-commit list, so those registered in a savepoint that is rolled back
+    vanish with it, exactly like the task rows that savepoint inserted. With the database
+    queue the tasks are already written and committing does nothing more; with another task
+    backend `pending` holds the tasks, sent when the transaction commits.
+    """
 
-    def flush(self) -> None:
-        link_ids, self.link_ids = list(self.link_ids), {}
-        tasks_enqueue([(pk, None) for pk in link_ids])
+    def __init__(self, link_ids: list[int], pending: list | None = None):
+        self.link_ids = set(link_ids)
+        self.pending = pending or []
+
+    def __call__(self) -> None:
+        pending, self.pending = self.pending, []
+        _tasks_insert(pending)
 
 
-def _enqueue_on_commit(link_ids: list[int]) -> None:
-    # One batch per transaction, so a contact saved several times in it (the admin writes the
-    # row, then inlines, then tags) is queued once. The batch is found through the
-    # transaction's own on-commit list rather than a registry of ours, so it vanishes with a
-    # rollback. Each call registers its own flush (the first to run sends the whole batch, the
-    # rest find it empty), so tests capturing on-commit callbacks see one. A link marked in a
-    # savepoint later rolled back stays in the batch; its push then finds nothing to send.
-    connection = transaction.get_connection()
-    batch = None
-    for _savepoints, callback, _robust in reversed(connection.run_on_commit):
-        if isinstance(getattr(callback, "__self__", None), _PushesOnCommit):
-            batch = callback.__self__
-            break
-    if batch is None:
-        batch = _PushesOnCommit()
-    batch.link_ids.update(dict.fromkeys(link_ids))
-    transaction.on_commit(batch.flush)
+def _pushes_queue(rows: list[tuple[int, int]]) -> None:
+    """Queue the pushes of links just marked pending, [(link_id, connection_id)], in the
+    current transaction, skipping links already queued in it."""
+    db = router.db_for_write(RemoteLink)
+    connection = connections[db]
+    queued = set()
+    for _savepoints, callback, _robust in connection.run_on_commit:
+        if isinstance(callback, _QueuedInTransaction):
+            queued |= callback.link_ids
+    rows = [(link_id, connection_id) for link_id, connection_id in rows if link_id not in queued]
+    if not rows:
+        return
+    tasks = _push_tasks(rows)
+    link_ids = [link_id for link_id, _ in rows]
+    if _queue_shares_database(db):
+        # DESIGN.md says "enqueue on commit"; with django-tasks-db on the links' own database
+        # the task rows are written in the caller's transaction instead. Workers see them only
+        # when it commits, so they still read the final state, and the change and its push
+        # are atomic: a rollback takes both away, and no crash between commit and enqueue
+        # can leave a pending link unqueued until the sweep. It also spares each save a
+        # second transaction (and its commit) after the first.
+        _tasks_insert(tasks)
+        transaction.on_commit(_QueuedInTransaction(link_ids), using=db)
+    else:
+        transaction.on_commit(_QueuedInTransaction(link_ids, tasks), using=db)
+
+
+def _queue_shares_database(db: str) -> bool:
+    from .tasks import push_link
+
+    return isinstance(push_link.get_backend(), DatabaseBackend) and (
+        router.db_for_write(DBTaskResult) == db
+    )
+
+
+def _push_tasks(rows: list[tuple[int, int]]) -> list[tuple[Any, dict, None]]:
+    """The tasks that push these links now: a link alone gets `push_link`; several links of a
+    connection go by batches of BATCH to `push_links`, which settles the unchanged ones in
+    bulk and queues `push_link` for the others (so per-link claims, concurrency and rate
+    limits still apply to every request)."""
+    from .tasks import push_link, push_links
+
+    by_connection: dict[int, list[int]] = {}
+    for link_id, connection_id in rows:
+        by_connection.setdefault(connection_id, []).append(link_id)
+    tasks = []
+    for link_ids in by_connection.values():
+        for start in range(0, len(link_ids), BATCH):
+            batch = link_ids[start : start + BATCH]
+            if len(batch) == 1:
+                tasks.append((push_link, {"link_id": batch[0]}, None))
+            else:
+                tasks.append((push_links, {"link_ids": batch}, None))
+    return tasks
 
 
 def tasks_enqueue(rows: list[tuple[int, Any]]) -> None:
     """Queue `push_link` for each (link_id, run_after or None), in bulk on the database backend."""
     from .tasks import push_link
 
-    if not rows:
+    _tasks_insert([(push_link, {"link_id": link_id}, run_after) for link_id, run_after in rows])
+
+
+def _tasks_insert(tasks: list[tuple[Any, dict, Any]]) -> None:
+    """Enqueue each (task, kwargs, run_after or None), in bulk on the database backend."""
+    if not tasks:
         return
-    backend = push_link.get_backend()
+    backend = tasks[0][0].get_backend()
     if not isinstance(backend, DatabaseBackend):
-        for link_id, run_after in rows:
-            task = push_link.using(run_after=run_after) if run_after else push_link
-            task.enqueue(link_id=link_id)
+        for task, kwargs, run_after in tasks:
+            (task.using(run_after=run_after) if run_after else task).enqueue(**kwargs)
         return
     # The backend's enqueue() costs one INSERT per task; 10,000 contacts must queue in about a
     # second, so the rows are written with one executemany. Every column but three is the
-    # same for all rows and is prepared once by the model's own fields, so a new column in a
-    # django-tasks-db release is filled from its default. What we skip is the task_enqueued
-    # signal, which nothing here listens to.
-    template = DBTaskResult(
-        args_kwargs={},
-        priority=push_link.priority,
-        task_path=push_link.module_path,
-        queue_name=push_link.queue_name,
-        backend_name=backend.alias,
-        run_after=get_date_max(),
-    )
+    # same for all rows of a task and is prepared once by the model's own fields, so a new
+    # column in a django-tasks-db release is filled from its default. What we skip is the
+    # task_enqueued signal, which nothing here listens to.
     db = router.db_for_write(DBTaskResult)
     connection = connections[db]
     fields = DBTaskResult._meta.concrete_fields
-    prepared = {
-        f.attname: f.get_db_prep_save(f.pre_save(template, add=True), connection) for f in fields
-    }
     by_name = {f.attname: f for f in fields}
     pk_field, args_field, run_after_field = (
         by_name["id"],
         by_name["args_kwargs"],
         by_name["run_after"],
     )
-    date_max = prepared["run_after"]
+    templates: dict[str, dict] = {}
     params = []
-    for link_id, run_after in rows:
-        prepared["id"] = pk_field.get_db_prep_save(uuid.uuid4(), connection)
-        prepared["args_kwargs"] = args_field.get_db_prep_save(
-            {"args": [], "kwargs": {"link_id": link_id}}, connection
+    for task, kwargs, run_after in tasks:
+        prepared = templates.get(task.module_path)
+        if prepared is None:
+            template = DBTaskResult(
+                args_kwargs={},
+                priority=task.priority,
+                task_path=task.module_path,
+                queue_name=task.queue_name,
+                backend_name=backend.alias,
+                run_after=get_date_max(),
+            )
+            prepared = templates[task.module_path] = {
+                f.attname: f.get_db_prep_save(f.pre_save(template, add=True), connection)
+                for f in fields
+            }
+            prepared["date_max"] = prepared["run_after"]
+        row = dict(prepared)
+        row["id"] = pk_field.get_db_prep_save(uuid.uuid4(), connection)
+        row["args_kwargs"] = args_field.get_db_prep_save({"args": [], "kwargs": kwargs}, connection)
+        row["run_after"] = (
+            run_after_field.get_db_prep_save(run_after, connection)
+            if run_after
+            else prepared["date_max"]
         )
-        prepared["run_after"] = (
-            run_after_field.get_db_prep_save(run_after, connection) if run_after else date_max
-        )
-        params.append([prepared[f.attname] for f in fields])
+        params.append([row[f.attname] for f in fields])
     quote = connection.ops.quote_name
     # Identifiers from the model's meta, quoted by the backend; every value is a parameter.
     sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
@@ -309,6 +441,6 @@ def tasks_enqueue(rows: list[tuple[int, Any]]) -> None:
         ", ".join(quote(f.column) for f in fields),
         ", ".join(["%s"] * len(fields)),
     )
-    with transaction.atomic(using=db), connection.cursor() as cursor:
+    with transaction.atomic(using=db, savepoint=False), connection.cursor() as cursor:
         for start in range(0, len(params), 1000):
             cursor.executemany(sql, params[start : start + 1000])

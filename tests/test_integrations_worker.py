@@ -67,7 +67,8 @@ def test_one_push_per_contact_per_transaction_with_the_final_state(connection, s
         contact = contact_upsert(data={"first_name": "Ada", "email": "ada@example.com"})
         contact_upsert(contact=contact, phone_numbers=[{"number": "+12125550104"}])
         contact_upsert(contact=contact, tags=["late"])
-        assert queued() == []  # nothing before commit
+        # Written in this transaction (workers see it at commit, with the final state), once.
+        assert queued() == [RemoteLink.objects.get(contact=contact).pk]
 
     assert len(queued()) == 1
     drain()
