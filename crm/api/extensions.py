@@ -11,15 +11,21 @@ links to provider records:
             name="remote_links",
             field=lambda: RemoteLinkSerializer(many=True, read_only=True),
             prefetch=lambda queryset: queryset.prefetch_related("remote_links__connection"),
+            values=remote_links_by_contact,  # {contact id: [link, …]} in one query
         )
     )
 
-The field appears in every contact response and in the OpenAPI schema; `prefetch` keeps the
-list endpoint at a fixed number of queries.
+The field appears in every contact response and in the OpenAPI schema. `field` and
+`prefetch` serve the detail and write responses, which render a model instance through the
+serializer. The list is built from `values()` rows (crm.api.representation), so an extension
+should also give `values`: the field's representation for a page of contact ids, read in a
+fixed number of queries. Without it the list falls back to instances with `prefetch` for
+that field alone: correct, but slower.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import QuerySet
 from rest_framework import serializers
@@ -31,6 +37,9 @@ class ContactFieldExtension:
     # Builds a fresh read-only serializer field (fields are bound to one serializer each).
     field: Callable[[], serializers.Field]
     prefetch: Callable[[QuerySet], QuerySet] | None = None
+    # Given a page's contact ids, the field's representation for each of them (every id must
+    # be a key), exactly as `field` would render it.
+    values: Callable[[Sequence[int]], Mapping[int, Any]] | None = None
 
 
 _extensions: dict[str, ContactFieldExtension] = {}

@@ -1,5 +1,8 @@
 """The integrations part of the REST API: the push endpoint and `remote_links` on contacts."""
 
+from collections.abc import Sequence
+from typing import Any
+
 from django.db.models import Prefetch
 
 
@@ -21,5 +24,43 @@ def register_contact_extensions() -> None:
             prefetch=lambda queryset: queryset.prefetch_related(
                 Prefetch("remote_links", queryset=links)
             ),
+            values=remote_links_by_contact,
         )
     )
+
+
+def remote_links_by_contact(contact_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """The contacts' links as RemoteLinkSerializer shows them, in one query (for the list)."""
+    from crm.api.representation import datetime_formatter, ids_filter
+
+    from ..models import RemoteLink
+
+    rows = (
+        RemoteLink.objects.filter(ids_filter("contact_id", contact_ids))
+        .order_by("connection__name")
+        .values_list(
+            "contact_id",
+            "connection__name",
+            "connection__provider",
+            "remote_id",
+            "state",
+            "last_error_code",
+            "last_error_message",
+            "last_pushed_at",
+        )
+    )
+    represent_datetime = datetime_formatter()
+    links: dict[int, list[dict[str, Any]]] = {pk: [] for pk in contact_ids}
+    for contact_id, name, provider, remote_id, state, code, message, pushed_at in rows:
+        links[contact_id].append(
+            {
+                "connection": name,
+                "provider": provider,
+                "remote_id": remote_id,
+                "state": state,
+                # As RemoteLink.last_error: null unless there is a code or a message.
+                "last_error": {"code": code, "message": message} if code or message else None,
+                "last_pushed_at": represent_datetime(pushed_at),
+            }
+        )
+    return links
