@@ -2,27 +2,38 @@
 
 The admin previews a file in the request (nothing written), and its "Confirm import" stores
 the file in a `ContactImport` row and queues `crm.tasks.contact_import` (`manage.py db_worker`
-runs it). The task calls `contact_import_run`, which writes every row through ContactResource
-in one transaction: all or nothing, as in the admin before. A row that became invalid since the
-preview fails the whole import with its reason and nothing is written. Pushes to providers
-are queued by the contact_changed receivers in bulk when that transaction commits.
+runs it). The task calls `contact_import_run`, which works in two passes through
+ContactResource:
 
-Where the progress lives, and why. A 10,000-row file keeps its transaction open for a minute
-or two, and the progress page must see counts move meanwhile:
+1. `import_plan` checks every row with contact_upsert's rules, matching existing contacts by
+   email for the whole file at once, and writes nothing. A row that became invalid since the
+   preview fails the import with its reason, and nothing is written: as before, a file is
+   imported only when every row is valid.
+2. `import_write` then writes the rows in batches (IMPORT_BATCH_ROWS), a transaction each,
+   in bulk: a few statements per table per batch, links marked pending with one call per
+   batch, their pushes queued as the batch commits, the admin history in one insert.
 
-- Not on the ContactImport row through the importing connection: nothing written inside the
+A transaction per batch rather than per file: a 10,000-row file would otherwise hold SQLite's
+single write lock (or PostgreSQL's row locks on the updated contacts) for the whole import.
+The price: once validation has passed, only a change made meanwhile by another writer (an email
+taken) or a fault can stop the import, and then the batches before it stay imported, which
+the error says. Importing the same file again reports those rows unchanged.
+
+Where the progress lives, and why. The progress page must see counts move while batches are
+written, and the counts are written inside each batch's transaction:
+
+- Not on the ContactImport row through the importing connection: nothing written inside a
   transaction is visible to other connections before it commits.
-- Not on that row through a second connection either: on SQLite the open import transaction
+- Not on that row through a second connection either: on SQLite the open batch transaction
   holds the database's single write lock (IMMEDIATE mode), so a second writer would wait on
-  the busy timeout and stall the import. It would work on PostgreSQL, but one design for both
-  databases is simpler to trust.
+  the busy timeout and stall the import.
 - So the running counts go to a cache (the `import_progress` alias), keyed by the import's id,
   which no database transaction holds. The worker writes it and the web process reads it, so
   it must be shared between processes: settings make it file-based on this host (SQLite means
   one host anyway); with web and workers on several hosts, point it at a shared cache.
-- The row itself is written only outside the import transaction: RUNNING with the total
-  before the transaction opens, the final status and counts after it commits or rolls back.
-  The progress view reads the row and, while it is RUNNING, the cache's counts on top.
+- The row itself is written only outside the import's transactions: RUNNING with the total
+  first, the final status and counts at the end. The progress view reads the row and, while
+  it is RUNNING, the cache's counts on top.
 """
 
 import logging
@@ -97,7 +108,7 @@ def contact_import_dataset(contact_import_row: ContactImport) -> tablib.Dataset:
 
 
 def contact_import_run(*, import_id: int) -> str:
-    """Import a queued file in one transaction; returns the final status."""
+    """Import a queued file: validate every row, then write them in batches; returns the status."""
     contact_import_row = ContactImport.objects.select_related("created_by").get(pk=import_id)
     if contact_import_row.status != ContactImport.Status.QUEUED:
         return contact_import_row.status  # already run: a repeated task does nothing
@@ -126,30 +137,55 @@ def contact_import_run(*, import_id: int) -> str:
             _progress_write(import_id, counts)
             last_write = now
 
+    resource = ContactResource(progress=progress)
     try:
-        # use_transactions (ContactResource.Meta) makes this one transaction; an invalid row
-        # rolls all of it back (rollback_on_validation_errors), as does any other row error.
-        result = ContactResource(progress=progress).import_data(
-            dataset,
-            dry_run=False,
-            rollback_on_validation_errors=True,
-            user=contact_import_row.created_by,
-            file_name=contact_import_row.file_name,
-            retain_instance_in_row_result=True,  # for the admin history, as the admin did
-        )
+        # Every row is checked before anything is written: an invalid row (or one that became
+        # invalid since the preview) fails the import with its reason and writes nothing.
+        result = resource.import_plan(dataset, user=contact_import_row.created_by)
     except Exception as exc:
         return _finish(contact_import_row, counts, error=f"The import failed: {exc}")
     error = import_errors(result)
-    if not error and contact_import_row.created_by_id:
-        _log_entries(result, user_id=contact_import_row.created_by_id)
-    return _finish(contact_import_row, counts, error=error)
+    if error:
+        resource.import_report(result.rows)
+        return _finish(contact_import_row, counts, error=error)
+
+    user_id = contact_import_row.created_by_id
+    for rows in resource.import_batches(result):
+        try:
+            # A transaction per batch, not per file: SQLite's one write lock and PostgreSQL's
+            # row locks are held for a batch (well under a second), so the admin, the API and
+            # the push workers keep writing during a long import, and each batch's pushes are
+            # queued as it commits. Progress is counted inside it, as each batch is written.
+            with transaction.atomic():
+                resource.import_write(rows)
+                if user_id:
+                    _log_entries(rows, user_id=user_id)
+                resource.import_report(rows)
+        except Exception as exc:
+            # Only a change made meanwhile (an email taken by another writer) or a fault gets
+            # here, since every row was validated: earlier batches stay imported, and saying
+            # so is the honest answer. Importing the file again reports them unchanged.
+            logger.exception("Contact import %s failed at line %s", import_id, rows[0].line)
+            written = counts["new"] + counts["updated"]
+            return _finish(
+                contact_import_row,
+                counts,
+                error=(
+                    f"The import stopped at line {rows[0].line}: {exc}\n"
+                    f"The lines before it were imported ({written} contacts written); "
+                    "importing the file again reports them unchanged."
+                    if written
+                    else f"The import failed at line {rows[0].line}: {exc}"
+                ),
+            )
+    return _finish(contact_import_row, counts, error="")
 
 
-def _log_entries(result: Result, *, user_id: int) -> None:
-    """The admin history of the added and changed contacts, in bulk (after the commit)."""
+def _log_entries(rows: list[RowResult], *, user_id: int) -> None:
+    """The admin history of the added and changed contacts, in bulk (one insert per kind)."""
     flags = {RowResult.IMPORT_TYPE_NEW: ADDITION, RowResult.IMPORT_TYPE_UPDATE: CHANGE}
     for import_type, flag in flags.items():
-        instances = [row.instance for row in result if row.import_type == import_type]
+        instances = [row.instance for row in rows if row.import_type == import_type]
         if instances:
             LogEntry.objects.log_actions(
                 user_id,

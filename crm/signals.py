@@ -5,3 +5,8 @@ from django.dispatch import Signal
 # Sent once a contact and everything attached to it (phones, tags, custom fields) is written,
 # inside the writing transaction. Arguments: contact, created.
 contact_changed = Signal()
+
+# The bulk twin, sent once per batch by contacts_bulk_write (the import) instead of
+# contact_changed per contact, inside the writing transaction. Arguments: contact_ids (every
+# contact written), created_ids (those of them that are new).
+contacts_changed = Signal()
