@@ -34,7 +34,14 @@ from .models import Connection, PushAttempt, RemoteLink
 from .providers import Adapter, ProviderError, adapter_class
 from .providers.base import session_for
 from .services import connection_options_merge, connection_pause, tasks_enqueue
-from .throttle import Throttled, backlog_spread, rate_reserve, slot_acquire, slot_release
+from .throttle import (
+    Throttled,
+    backlog_spread,
+    rate_pause,
+    rate_reserve,
+    slot_acquire,
+    slot_release,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +110,7 @@ def link_push(*, link_id: int) -> Result:
         prepared = _prepare(link, connection)
         if isinstance(prepared, Result):
             return prepared  # decided without a request: no slot or rate budget is spent
-        if slot_acquire(connection=connection, holder=holder) is None:
+        if not slot_acquire(connection=connection, holder=holder):
             _requeue(link, wait=1.0, spread=backlog_spread(connection=connection))
             return Result.BUSY
         try:
@@ -240,8 +247,17 @@ def _failed(
     if error.permanent:
         _finish(link, generation, RemoteLink.State.FAILED, attempts=attempts, **errors)
         return Result.FAILED
-    delay = retry_delay(attempts=attempts, retry_after=error.retry_after)
-    next_at = timezone.now() + datetime.timedelta(seconds=delay)
+    if error.retry_after is not None:
+        # The provider said when the connection may send again (a 429, a 503 in maintenance):
+        # the whole connection waits until then, not only this link, and this push is retried
+        # right then; the schedule spaces it from the others, so it needs no jitter. Not
+        # counted as an attempt: a wait the provider asked for must not grow the backoff of
+        # a later real failure.
+        next_at = rate_pause(connection=connection, seconds=error.retry_after)
+        delay, attempts = error.retry_after, link.attempts
+    else:
+        delay = retry_delay(attempts=attempts)
+        next_at = timezone.now() + datetime.timedelta(seconds=delay)
     # Together or not at all: a pending link always has its retry queued.
     with transaction.atomic():
         _finish(

@@ -9,8 +9,9 @@ import datetime
 import time
 
 from django.conf import settings
+from django.db import connection as db
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Subquery
 from django.utils import timezone
 
 from .models import Connection, ConnectionSlot
@@ -24,28 +25,33 @@ class Throttled(Exception):
         self.wait = wait
 
 
-def slot_acquire(*, connection: Connection, holder: str) -> int | None:
-    """Lease one of the connection's concurrency slots; None when all are taken."""
+def slot_acquire(*, connection: Connection, holder: str) -> bool:
+    """Lease one of the connection's concurrency slots; False when all are taken.
+
+    One UPDATE of the first free slot (skipping slots another worker is leasing right now)
+    and its commit: this runs for every push, so it costs two round trips, not five. The
+    slot rows are only counted, and made, when none could be leased.
+    """
     now = timezone.now()
     lease = datetime.timedelta(seconds=settings.INTEGRATIONS["LEASE_SECONDS"])
     wanted = max(1, connection.concurrency)
-    with transaction.atomic():
-        slots = ConnectionSlot.objects.filter(connection=connection, number__lt=wanted)
-        if slots.count() < wanted:
-            ConnectionSlot.objects.bulk_create(
-                [ConnectionSlot(connection=connection, number=n) for n in range(wanted)],
-                ignore_conflicts=True,
+    slots = ConnectionSlot.objects.filter(connection=connection, number__lt=wanted)
+    free = Q(leased_until__isnull=True) | Q(leased_until__lt=now)
+    # The free condition is repeated outside the subquery: a worker whose candidate was taken
+    # while it waited for the row lock then updates nothing, and never shares a slot.
+    first_free = slots.filter(free).order_by("number").select_for_update(skip_locked=True)
+    for _ in range(2):
+        with transaction.atomic():
+            leased = slots.filter(free, pk=Subquery(first_free.values("pk")[:1])).update(
+                holder=holder, leased_until=now + lease
             )
-        free = (
-            slots.select_for_update(skip_locked=True)
-            .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now))
-            .order_by("number")
-            .first()
+        if leased or slots.count() >= wanted:
+            return bool(leased)
+        ConnectionSlot.objects.bulk_create(
+            [ConnectionSlot(connection=connection, number=n) for n in range(wanted)],
+            ignore_conflicts=True,
         )
-        if free is None:
-            return None
-        ConnectionSlot.objects.filter(pk=free.pk).update(holder=holder, leased_until=now + lease)
-    return free.number
+    return False
 
 
 def slot_release(*, connection: Connection, holder: str) -> None:
@@ -67,18 +73,88 @@ def rate_reserve(*, connection: Connection, requests: int = 1, wait: bool = True
     """
     rate = connection.rate_limit
     if not rate or rate <= 0:
+        # No schedule to book, but a provider's Retry-After (rate_pause) holds the connection
+        # all the same. Read from the connection as loaded for this push: no extra query.
+        held = connection.next_request_at
+        delay = (held - timezone.now()).total_seconds() if held and wait else 0.0
+        if delay > settings.INTEGRATIONS["MAX_INLINE_WAIT"]:
+            raise Throttled(delay)
+        if delay > 0:
+            time.sleep(delay)
         return
     cost = datetime.timedelta(seconds=requests / rate)
+    longest = settings.INTEGRATIONS["MAX_INLINE_WAIT"]
+    if db.vendor == "postgresql":
+        slot = _book_returning(connection, cost, longest if wait else None)
+    else:
+        slot = _book_locked(connection, cost, longest if wait else None)
+    delay = (slot - timezone.now()).total_seconds() if wait else 0.0
+    if delay > 0:
+        time.sleep(delay)
+
+
+def _book_returning(
+    connection: Connection, cost: datetime.timedelta, longest: float | None
+) -> datetime.datetime:
+    """Book `cost` of the schedule in one statement and return our slot (PostgreSQL).
+
+    Every push books the schedule, so this is one round trip in autocommit rather than a
+    locked read, an update and a commit. The row lock is held for that one statement only.
+    """
+    table = Connection._meta.db_table
+    sql = (  # the table name is the model's own; every value is a parameter
+        f"UPDATE {table} SET next_request_at = GREATEST(next_request_at, %(now)s) + %(cost)s "  # noqa: S608
+        "WHERE id = %(pk)s"
+    )
+    if longest is not None:
+        # Booking nothing when the wait is too long: a backlog mustn't book hours ahead.
+        sql += " AND (next_request_at IS NULL OR next_request_at <= %(latest)s)"
+    sql += " RETURNING next_request_at"
+    now = timezone.now()
+    params = {
+        "now": now,
+        "cost": cost,
+        "pk": connection.pk,
+        "latest": now + datetime.timedelta(seconds=longest or 0),
+    }
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        held = Connection.objects.filter(pk=connection.pk).values_list("next_request_at")
+        raise Throttled(((held.first() or [now])[0] - now).total_seconds())
+    return row[0] - cost
+
+
+def _book_locked(
+    connection: Connection, cost: datetime.timedelta, longest: float | None
+) -> datetime.datetime:
+    """Book `cost` of the schedule under the row lock and return our slot (any database)."""
     with transaction.atomic():
         row = Connection.objects.select_for_update().only("next_request_at").get(pk=connection.pk)
         now = timezone.now()
         slot = max(now, row.next_request_at or now)
-        delay = (slot - now).total_seconds() if wait else 0.0
-        if delay > settings.INTEGRATIONS["MAX_INLINE_WAIT"]:
-            raise Throttled(delay)
+        if longest is not None and (slot - now).total_seconds() > longest:
+            raise Throttled((slot - now).total_seconds())
         Connection.objects.filter(pk=connection.pk).update(next_request_at=slot + cost)
-    if delay > 0:
-        time.sleep(delay)
+    return slot
+
+
+def rate_pause(*, connection: Connection, seconds: float) -> datetime.datetime:
+    """Hold the connection's whole schedule for `seconds`: the provider said when to come back.
+
+    A 429 with Retry-After is about the connection (its key's window), not about one contact:
+    every worker must wait, or they each collect a 429 of their own. Pushing
+    `next_request_at` makes every later `rate_reserve` wait or re-queue; once the time has
+    passed, the schedule runs at the configured rate again at once (no backoff stacks up for
+    a provider that told us exactly when). Only ever moves the schedule forward. Returns the
+    time the connection may send again.
+    """
+    until = timezone.now() + datetime.timedelta(seconds=seconds)
+    Connection.objects.filter(
+        Q(next_request_at__isnull=True) | Q(next_request_at__lt=until), pk=connection.pk
+    ).update(next_request_at=until)
+    return until
 
 
 def backlog_spread(*, connection: Connection) -> float:

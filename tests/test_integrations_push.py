@@ -104,7 +104,7 @@ def test_an_unchanged_payload_is_settled_without_a_concurrency_slot(
     push(jane, connection)
     contact_upsert(contact=jane, data={"status": "contacted"})
     for n in range(max(1, connection.concurrency)):  # every slot busy with other pushes
-        assert slot_acquire(connection=connection, holder=f"other-{n}") is not None
+        assert slot_acquire(connection=connection, holder=f"other-{n}")
 
     # Nothing is sent, so nothing waits for a slot: a re-push of a large unchanged backlog
     # is bound by the database, not by the connection's concurrency.
@@ -351,12 +351,13 @@ def test_a_change_during_the_push_leaves_the_link_pending(jane, connection, sand
 def test_concurrency_slots_hold_across_holders_and_expire(connection, settings):
     Connection.objects.filter(pk=connection.pk).update(concurrency=1)
     connection.refresh_from_db()
-    assert slot_acquire(connection=connection, holder="a") == 0
-    assert slot_acquire(connection=connection, holder="b") is None
+    assert slot_acquire(connection=connection, holder="a")
+    assert not slot_acquire(connection=connection, holder="b")
     slot_release(connection=connection, holder="a")
-    assert slot_acquire(connection=connection, holder="b") == 0
+    assert slot_acquire(connection=connection, holder="b")
     connection.slots.update(leased_until=timezone.now() - datetime.timedelta(seconds=1))
-    assert slot_acquire(connection=connection, holder="c") == 0  # a dead worker's lease
+    assert slot_acquire(connection=connection, holder="c")  # a dead worker's lease
+    assert list(connection.slots.values_list("number", "holder")) == [(0, "c")]
 
 
 def test_the_rate_limit_spaces_requests_and_defers_long_waits(connection, settings):

@@ -1,0 +1,157 @@
+"""Rate limits: ours (the connection's schedule) and the provider's (429 with Retry-After).
+
+Real HTTP against the sandbox, whose rate window answers 429 with a Retry-After header once a
+key has sent its `rate_limit` requests in the current window.
+"""
+
+import datetime
+import time
+
+import pytest
+from django.core.management import call_command
+from django.db import connection as db
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from crm.services import contact_upsert
+from integrations.models import Connection, PushAttempt, RemoteLink
+from integrations.push import Result, link_push
+from tests.integrations_fixtures import *  # noqa: F403
+
+
+def make_contacts(n: int) -> list:
+    return [
+        contact_upsert(data={"first_name": f"Rate {i}", "email": f"rate{i}@example.com"})
+        for i in range(n)
+    ]
+
+
+def push(contact, connection) -> Result:
+    return link_push(link_id=RemoteLink.objects.get(contact=contact, connection=connection).pk)
+
+
+def settle(connection: Connection, *, rounds: int = 200) -> None:
+    """Run the worker in batches until no link is pending (retries come due a little later)."""
+    for _ in range(rounds):
+        call_command(
+            "db_worker", batch=True, max_tasks=50, reload=False, startup_delay=False, verbosity=0
+        )
+        if not RemoteLink.objects.filter(connection=connection, state="pending").exists():
+            return
+        time.sleep(0.1)  # the next retry is due once the provider's Retry-After has passed
+    raise AssertionError("links still pending")
+
+
+@pytest.mark.django_db
+def test_a_429_holds_the_whole_connection_until_its_retry_after(connection, sandbox):
+    # One request a minute: the lookup passes, the create is refused with Retry-After.
+    sandbox.faults(rate_limit=1, rate_window=60, retry_after_header=True)
+    first, second = make_contacts(2)
+    before = timezone.now()
+
+    assert push(first, connection) == Result.RETRY
+
+    connection.refresh_from_db()
+    held = (connection.next_request_at - before).total_seconds()
+    assert 0 < held <= 61  # the sandbox's Retry-After: what is left of its minute
+    link = RemoteLink.objects.get(contact=first, connection=connection)
+    # Retried exactly when the connection may send again: no jitter, no backoff.
+    assert link.next_attempt_at == connection.next_request_at
+    # The other contact's push waits too: queued for later, nothing sent.
+    sent = len(sandbox.requests())
+    assert push(second, connection) == Result.THROTTLED
+    assert len(sandbox.requests()) == sent
+
+
+@pytest.mark.django_db
+def test_an_honoured_retry_after_is_not_counted_as_an_attempt(connection, sandbox, settings):
+    # A huge backoff: any 429 that fell back on it would come back hours later.
+    settings.INTEGRATIONS = {**settings.INTEGRATIONS, "BACKOFF_BASE": 3600, "BACKOFF_CAP": 86400}
+    sandbox.faults(rate_limit=1, rate_window=60, retry_after_header=True)
+    [contact] = make_contacts(1)
+    link = RemoteLink.objects.get(contact=contact, connection=connection)
+
+    for _ in range(3):
+        Connection.objects.filter(pk=connection.pk).update(next_request_at=None)
+        started = timezone.now()
+        assert push(contact, connection) == Result.RETRY
+        link.refresh_from_db()
+        assert link.attempts == 0
+        assert (link.next_attempt_at - started).total_seconds() <= 61
+
+    # A real failure afterwards starts its backoff from the first step.
+    Connection.objects.filter(pk=connection.pk).update(next_request_at=None)
+    sandbox.faults(rate_limit=0, fail_next=1)
+    started = timezone.now()
+    assert push(contact, connection) == Result.RETRY
+    link.refresh_from_db()
+    assert link.attempts == 1
+    assert (link.next_attempt_at - started).total_seconds() <= 3600
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_429_storm_pauses_every_push_and_resumes_when_retry_after_has_passed(connection, sandbox):
+    # 4 requests a second, 6 new contacts needing 12, no limit configured on our side.
+    sandbox.faults(rate_limit=4, rate_window=1, retry_after_header=True)
+    make_contacts(6)
+
+    settle(connection)
+
+    assert RemoteLink.objects.filter(connection=connection, state="synced").count() == 6
+    assert len(sandbox.contacts()) == 6
+    attempts = list(PushAttempt.objects.order_by("started_at", "id"))
+    limited = [a for a in attempts if a.http_status == 429]
+    assert limited
+    for refused in limited:
+        # After a 429, no link (not only the refused one) sent before Retry-After: 1 passed.
+        later = [a for a in attempts if a.started_at > refused.started_at]
+        assert all((a.started_at - refused.started_at).total_seconds() >= 1.0 for a in later)
+    # Every refused push was retried, and none counted against its backoff.
+    assert set(RemoteLink.objects.values_list("attempts", flat=True)) == {0}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_429_while_the_configured_rate_is_below_the_providers(connection, sandbox):
+    # The provider allows 10 requests a second; the connection is configured for 6.
+    sandbox.faults(rate_limit=10, rate_window=1, retry_after_header=True)
+    Connection.objects.filter(pk=connection.pk).update(rate_limit=6)
+    make_contacts(8)
+
+    settle(connection)
+
+    assert RemoteLink.objects.filter(connection=connection, state="synced").count() == 8
+    assert not PushAttempt.objects.filter(http_status=429).exists()
+    assert len(sandbox.requests()) == 16  # a lookup and a create each
+
+
+@pytest.mark.django_db
+def test_a_throttled_push_is_queued_for_when_the_connection_may_send(connection, sandbox):
+    Connection.objects.filter(pk=connection.pk).update(
+        rate_limit=10, next_request_at=timezone.now() + datetime.timedelta(seconds=30)
+    )
+    [contact] = make_contacts(1)
+    DBTaskResult.objects.all().delete()
+
+    assert push(contact, connection) == Result.THROTTLED
+
+    assert sandbox.requests() == []
+    [task] = DBTaskResult.objects.all()
+    assert (task.run_after - timezone.now()).total_seconds() > 29
+
+
+@pytest.mark.django_db
+def test_a_new_contacts_push_costs_a_fixed_number_of_statements(
+    connection, sandbox, django_assert_max_num_queries
+):
+    Connection.objects.filter(pk=connection.pk).update(rate_limit=1000)
+    first, second = make_contacts(2)
+    push(first, connection)  # the connection's slot rows are made once, by the first push
+
+    link = RemoteLink.objects.get(contact=second, connection=connection)
+
+    # Link read, claim and re-read; contact, tags and phones; slot lease (one update in its
+    # transaction: 3); rate booking (one statement on PostgreSQL; a locked read and an update
+    # in a transaction elsewhere: 4); an attempt row written before and completed after each
+    # call (lookup, create: 4); the result; slot release; claim release.
+    with django_assert_max_num_queries(17 if db.vendor == "postgresql" else 20):
+        assert link_push(link_id=link.pk) == Result.SYNCED
