@@ -12,6 +12,8 @@ links to provider records:
             field=lambda: RemoteLinkSerializer(many=True, read_only=True),
             prefetch=lambda queryset: queryset.prefetch_related("remote_links__connection"),
             values=remote_links_by_contact,  # {contact id: [link, …]} in one query
+            row_expression=remote_links_subquery,  # or in the list's statement (PostgreSQL)
+            from_row=remote_links_from_json,
         )
     )
 
@@ -27,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Expression, QuerySet
 from rest_framework import serializers
 
 
@@ -40,6 +42,12 @@ class ContactFieldExtension:
     # Given a page's contact ids, the field's representation for each of them (every id must
     # be a key), exactly as `field` would render it.
     values: Callable[[Sequence[int]], Mapping[int, Any]] | None = None
+    # Optional, on PostgreSQL: the list reads the field in the page's own statement instead
+    # of the `values` query. `row_expression()` is a correlated subquery on the contact row
+    # (crm.api.representation.contact_list_rows shows how phones and tags do it), and
+    # `from_row` turns what it reads into the field's representation.
+    row_expression: Callable[[], Expression] | None = None
+    from_row: Callable[[Any], Any] | None = None
 
 
 _extensions: dict[str, ContactFieldExtension] = {}
