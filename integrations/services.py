@@ -132,7 +132,7 @@ def links_mark_pending(
     if isinstance(contacts, QuerySet):
         contact_ids = list(contacts.order_by().values_list("pk", flat=True))
     else:
-        contact_ids = list(contacts)
+        contact_ids = list(dict.fromkeys(contacts))
     marked = 0
     now = timezone.now()
     # No savepoint: a failed statement here dooms the caller's transaction anyway, and a
@@ -326,16 +326,14 @@ def _pushes_queue(rows: list[tuple[int, int]]) -> None:
     current transaction, skipping links already queued in it."""
     db = router.db_for_write(RemoteLink)
     connection = connections[db]
-    queued = set()
-    for _savepoints, callback, _robust in connection.run_on_commit:
-        if isinstance(callback, _QueuedInTransaction):
-            queued |= callback.link_ids
-    rows = [(link_id, connection_id) for link_id, connection_id in rows if link_id not in queued]
+    entries = [c for _s, c, _r in connection.run_on_commit if isinstance(c, _QueuedInTransaction)]
+    rows = [row for row in rows if not any(row[0] in entry.link_ids for entry in entries)]
     if not rows:
         return
     tasks = _push_tasks(rows)
     link_ids = [link_id for link_id, _ in rows]
-    if _queue_shares_database(db):
+    in_database = _queue_shares_database(db)
+    if in_database:
         # DESIGN.md says "enqueue on commit"; with django-tasks-db on the links' own database
         # the task rows are written in the caller's transaction instead. Workers see them only
         # when it commits, so they still read the final state, and the change and its push
@@ -343,9 +341,19 @@ def _pushes_queue(rows: list[tuple[int, int]]) -> None:
         # can leave a pending link unqueued until the sweep. It also spares each save a
         # second transaction (and its commit) after the first.
         _tasks_insert(tasks)
-        transaction.on_commit(_QueuedInTransaction(link_ids), using=db)
+    # Many saves in one transaction (an import row by row) extend one entry, so the scan
+    # above stays short; a new savepoint level gets its own, to vanish with it.
+    last = connection.run_on_commit[-1] if connection.run_on_commit else None
+    if (
+        last
+        and isinstance(last[1], _QueuedInTransaction)
+        and last[0] == set(connection.savepoint_ids)
+    ):
+        last[1].link_ids.update(link_ids)
+        last[1].pending += [] if in_database else tasks
     else:
-        transaction.on_commit(_QueuedInTransaction(link_ids, tasks), using=db)
+        entry = _QueuedInTransaction(link_ids, None if in_database else tasks)
+        transaction.on_commit(entry, using=db)
 
 
 def _queue_shares_database(db: str) -> bool:

@@ -307,3 +307,20 @@ def test_a_re_push_of_unchanged_contacts_through_the_worker_sends_nothing(connec
     assert len(sandbox.requests()) == sent
     assert set(states(contacts)) == {"synced"}
     assert DBTaskResult.objects.count() == 2  # no push_link at all
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_another_task_backend_the_push_is_queued_on_commit_once(connection, settings):
+    from django.tasks import task_backends
+
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    backend = task_backends["default"]
+    contacts = [Contact.objects.create(first_name=n, email=f"{n}@example.com") for n in "ab"]
+    with transaction.atomic():
+        for contact in contacts + contacts:  # each saved twice in the transaction
+            contact_upsert(contact=contact, data={"title": "CTO"})
+        assert backend.results == []  # nothing before commit
+
+    queued = sorted(result.kwargs["link_id"] for result in backend.results)
+    assert queued == sorted(RemoteLink.objects.values_list("pk", flat=True))
+    assert tasks() == []
