@@ -196,6 +196,23 @@ class ContactFilter(filters.FilterSet):
         return queryset.filter(has_phone if value else ~has_phone)
 
 
+class ContactFilterBackend(filters.DjangoFilterBackend):
+    """DjangoFilterBackend that builds no filter form when the request names no filter.
+
+    Validating an empty form of 14 fields still costs about half a millisecond, and the
+    unfiltered list (a client syncing every contact, page by page) is the most common
+    request. Any filter parameter, valid or not, goes through the FilterSet as before.
+    """
+
+    def filter_queryset(self, request, queryset, view):
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is not None and not (
+            request.query_params.keys() & filterset_class.base_filters.keys()
+        ):
+            return queryset
+        return super().filter_queryset(request, queryset, view)
+
+
 class OrderingFilter(rest_filters.OrderingFilter):
     """`?ordering=-created_at`, with id appended so pages never overlap on ties."""
 
