@@ -151,8 +151,9 @@ class ContactAdmin(ImportExportModelAdmin):
     def process_import(self, request, **kwargs):
         """The confirmation: the previewed file is queued, and staff watch its progress.
 
-        The preview (import_action) stays the library's, in the request; writing 10,000 rows
-        takes too long for one, so the worker does it (crm.importing).
+        The preview (import_action) stays the library's page, in the request: a dry run that
+        only validates (ContactResource.import_plan, a few seconds for 10,000 rows). Writing
+        them is left to the worker (crm.importing), which reports its progress.
         """
         if not self.has_import_permission(request):
             raise PermissionDenied

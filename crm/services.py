@@ -288,10 +288,15 @@ def contact_prepare(
     errors: dict[str, list[ValidationError]] = {}
     try:
         contact.full_clean(
-            exclude=["custom_fields"], validate_unique=False, validate_constraints=False
+            exclude=["custom_fields", "country"], validate_unique=False, validate_constraints=False
         )
     except ValidationError as exc:
         errors.update(exc.error_dict)
+    try:
+        _country_clean(contact)
+    except ValidationError as exc:
+        errors["country"] = exc.error_list
+        errors = {f.name: errors[f.name] for f in Contact._meta.fields if f.name in errors}
     phone_rows = None
     if phone_numbers is not None:
         try:
@@ -313,6 +318,27 @@ def contact_prepare(
         raise ValidationError(errors)
     fields = set(data) | ({"custom_fields"} if custom_fields is not None else set())
     return ContactWrite(contact, contact.pk is None, fields, phone_rows, tag_names)
+
+
+def _country_clean(contact: Contact) -> None:
+    """full_clean's check of the country, without its cost.
+
+    CountryField.validate compares the value with its choices, which django-countries
+    rebuilds (about 250 of them) on every call: 3 ms, half the time of validating a whole
+    contact, and 30 s of a 10,000-row import. This is the same check against the configured
+    country codes (COUNTRIES_ONLY and COUNTRIES_OVERRIDE included), with the same error.
+    """
+    field = Contact._meta.get_field("country")
+    value = field.to_python(field.value_from_object(contact))
+    if value in field.empty_values:
+        if not field.blank:
+            raise ValidationError(field.error_messages["blank"], code="blank")
+        return
+    if str(value) not in field.countries.countries:
+        raise ValidationError(
+            field.error_messages["invalid_choice"], code="invalid_choice", params={"value": value}
+        )
+    field.run_validators(value)
 
 
 @transaction.atomic
