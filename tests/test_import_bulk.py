@@ -7,6 +7,7 @@ errors, and cost a fixed number of queries per batch, not per row.
 import pytest
 import tablib
 from django.contrib.admin.models import LogEntry
+from django.core.exceptions import ValidationError
 from django.db import connection as db_connection
 from django_tasks_db.models import DBTaskResult
 from import_export.formats.base_formats import CSV
@@ -339,3 +340,16 @@ def test_a_batch_refused_midway_keeps_the_earlier_batches_and_says_so(fields, mo
     assert (row.processed, row.new) == (2, 2)
     assert sorted(Contact.objects.values_list("first_name", flat=True)) == ["A", "B", "Taken"]
     assert db_connection.in_atomic_block  # the test's own transaction, still usable
+
+
+def test_a_country_is_checked_against_the_country_codes_as_full_clean_checks_it(fields):
+    text = "first_name,email,country\nAnn,ann@example.com,zz\nBob,bob@example.com,usa\n"
+    row = import_file(text)
+    assert row.status == "failed"
+    assert row.error == "Line 2: country: Value 'ZZ' is not a valid choice."
+    with pytest.raises(ValidationError) as raised:
+        contact_upsert(data={"first_name": "Ann", "country": "ZZ", "website": "nope"})
+    assert raised.value.message_dict == {
+        "website": ["Enter a valid URL."],
+        "country": ["Value 'ZZ' is not a valid choice."],
+    }
