@@ -448,6 +448,8 @@ def contacts_bulk_write(*, writes: Sequence[ContactWrite]) -> None:
         Contact.objects.bulk_update([w.contact for w in updated], fields, batch_size=200)
     _phones_bulk_replace(writes)
     _tags_bulk_set(writes)
+    # contact_written's primary-phone rule has nothing to do here: a written set of phones
+    # has its primary (phones_clean), and phones not written are left as they were.
     contacts_changed.send(
         sender=Contact,
         contact_ids=[write.contact.pk for write in writes],
