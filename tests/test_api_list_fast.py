@@ -94,6 +94,7 @@ def make_rich_contacts(writer) -> list[int]:
             "tags": ["vip"],
             "custom_fields": {"deal_size": 7, "newsletter": False},
         },
+        {"first_name": "Big", "custom_fields": {"deal_size": 10**14, "industry": "x" * 300}},
     ]
     created = []
     for body in bodies:
@@ -103,7 +104,10 @@ def make_rich_contacts(writer) -> list[int]:
 
     close = Connection.objects.create(name="Close", provider="close", auto_push=False)
     klen = Connection.objects.create(name="A Klen", provider="klen", auto_push=False)
-    ada, _, grace = created
+    ada, _, grace, big = created
+    # Beyond 64 bits, stored before numbers were capped at 15 digits: orjson refuses to
+    # read and write it, the json module does both.
+    Contact.objects.filter(pk=big).update(custom_fields={"deal_size": 10**20})
     RemoteLink.objects.create(
         contact_id=ada,
         connection=close,

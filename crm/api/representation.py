@@ -14,10 +14,10 @@ contact are identical JSON, so the two cannot drift apart unnoticed.
 
 import datetime
 import functools
-import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import orjson
 from django.contrib.postgres.fields import ArrayField
 from django.db import connection, connections
 from django.db.models import (
@@ -56,16 +56,31 @@ def datetime_formatter() -> Callable[[datetime.datetime | None], str | None]:
     if not (isinstance(output_format, str) and output_format.lower() == ISO_8601):
         return _drf_datetime.to_representation
     tz = timezone.get_current_timezone()
+    # The driver gives UTC datetimes; shown in UTC (the default TIME_ZONE) they need no
+    # conversion. A zone that is only sometimes at +00:00 (Europe/London) is not UTC.
+    utc_shown = tz is datetime.UTC or getattr(tz, "key", None) in ("UTC", "Etc/UTC")
 
     def represent(value: datetime.datetime | None) -> str | None:
         if not value:
             return None
+        if utc_shown and value.tzinfo is datetime.UTC:
+            return value.isoformat()[:-6] + "Z"
         if timezone.is_naive(value):
             return _drf_datetime.to_representation(value)
         text = value.astimezone(tz).isoformat()
         return text[:-6] + "Z" if text.endswith("+00:00") else text
 
     return represent
+
+
+def json_loads(text: str) -> Any:
+    """JSON that this module's SQL builds (ids, texts, booleans), read by orjson: several
+    times faster than the json module on a page's values.
+
+    Not for stored documents such as custom_fields: orjson reads an integer beyond 64 bits
+    as a float, where the json module (and so the detail endpoint) keeps it exact.
+    """
+    return orjson.loads(text)
 
 
 class AnyOf(Lookup):
@@ -192,7 +207,7 @@ def contact_list_representation(rows: Sequence[dict[str, Any]]) -> list[dict[str
     if not ids:
         return []
     if _PHONES in rows[0]:
-        phones = {row["id"]: json.loads(row[_PHONES] or "[]") for row in rows}
+        phones = {row["id"]: json_loads(row[_PHONES] or "[]") for row in rows}
         tags = {row["id"]: row[_TAGS] for row in rows}
     else:
         phones = _phone_numbers_by_contact(ids)

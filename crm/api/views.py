@@ -1,7 +1,6 @@
 """The contacts endpoints. Thin: the serializer checks input, crm.services writes."""
 
 from django.urls import reverse
-from drf_orjson_renderer.renderers import ORJSONRenderer
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
@@ -16,6 +15,7 @@ from crm.selectors import contact_list_queryset
 from .extensions import contact_field_extensions
 from .filters import ContactFilter, ContactFilterBackend, OrderingFilter
 from .pagination import ContactPagination
+from .renderers import FastJSONRenderer
 from .representation import contact_list_representation, contact_list_rows
 from .schema import ErrorResponse409, ErrorResponse422
 from .serializers import ContactSerializer
@@ -123,9 +123,7 @@ class ContactViewSet(viewsets.ModelViewSet):
     ordering_fields = ["created_at", "updated_at", "first_name", "last_name", "company", "email"]
     ordering = ["-updated_at", "-id"]
     pagination_class = ContactPagination
-    # orjson renders a page of 100 contacts in a tenth of the time of the json module (about
-    # 1 ms of CPU saved a page); the output is the same compact UTF-8 JSON.
-    renderer_classes = [ORJSONRenderer, renderers.BrowsableAPIRenderer]
+    renderer_classes = [FastJSONRenderer, renderers.BrowsableAPIRenderer]
     lookup_value_regex = r"\d+"
     required_scopes = {"read": Scope.CONTACTS_READ, "write": Scope.CONTACTS_WRITE}
 

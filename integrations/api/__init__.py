@@ -2,7 +2,6 @@
 
 import datetime
 import functools
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -116,9 +115,9 @@ def remote_links_subquery() -> RawSQL:
 
 def remote_links_from_json(text: str | None) -> list[dict[str, Any]]:
     """remote_links_subquery's value as RemoteLinkSerializer shows the links."""
-    from crm.api.representation import datetime_formatter
+    from crm.api.representation import datetime_formatter, json_loads
 
-    links = json.loads(text) if text else []
+    links = json_loads(text) if text else []
     if links:
         represent_datetime = datetime_formatter()
         for item in links:
