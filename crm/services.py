@@ -473,7 +473,10 @@ def _phones_bulk_replace(writes: Sequence[ContactWrite]) -> None:
         for phone in PhoneNumber.objects.filter(contact_id__in=chunk):
             stored.setdefault(phone.contact_id, {})[phone.number.as_e164] = phone
     drop: list[int] = []
-    kept: list[PhoneNumber] = []
+    # Changed stored phones, in two passes so that the one-primary constraint, checked row by
+    # row, never sees two primaries: those losing the primary flag first, then the others.
+    demoted: list[PhoneNumber] = []
+    changed: list[PhoneNumber] = []
     for contact_id, rows in replaced.items():
         have = stored.get(contact_id, {})
         wanted = {row["number"] for row in rows}
@@ -483,17 +486,17 @@ def _phones_bulk_replace(writes: Sequence[ContactWrite]) -> None:
             if phone is None:
                 new.append(PhoneNumber(contact_id=contact_id, **row))
                 continue
-            for name in ("type", "is_primary", "do_not_call"):
-                setattr(phone, name, row[name])
-            kept.append(phone)
+            values = (row["type"], row["is_primary"], row["do_not_call"])
+            if (phone.type, phone.is_primary, phone.do_not_call) == values:
+                continue
+            (demoted if phone.is_primary and not row["is_primary"] else changed).append(phone)
+            phone.type, phone.is_primary, phone.do_not_call = values
     for chunk in _chunks(drop):
         PhoneNumber.objects.filter(pk__in=chunk).delete()
-    # Demote first: the one-primary constraint is checked row by row, not at commit.
-    for chunk in _chunks(list(replaced)):
-        PhoneNumber.objects.filter(contact_id__in=chunk, is_primary=True).update(is_primary=False)
-    PhoneNumber.objects.bulk_update(
-        kept, ["type", "is_primary", "do_not_call"], batch_size=BULK_CHUNK // 2
-    )
+    for phones in (demoted, changed):
+        PhoneNumber.objects.bulk_update(
+            phones, ["type", "is_primary", "do_not_call"], batch_size=BULK_CHUNK // 2
+        )
     PhoneNumber.objects.bulk_create(new, batch_size=BULK_CHUNK)
 
 

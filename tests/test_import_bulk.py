@@ -354,3 +354,21 @@ def test_a_country_is_checked_against_the_country_codes_as_full_clean_checks_it(
         "website": ["Enter a valid URL."],
         "country": ["Value 'ZZ' is not a valid choice."],
     }
+
+
+def test_the_primary_phone_can_move_between_two_stored_numbers(fields):
+    contact_upsert(
+        data={"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com"},
+        phone_numbers=[{"number": "+14155550100"}, {"number": "+14155550101", "type": "work"}],
+    )
+    ann = Contact.objects.get()
+    ids = {p.number.as_e164: p.pk for p in ann.phone_numbers.all()}
+    row = import_file(
+        'first_name,email,phones\nAnn,ann@example.com,"+1 415 555 0101 (work); +1 415 555 0100"\n'
+    )
+    assert row.status == "done", row.error
+    phones = {(p.pk, p.number.as_e164, p.is_primary) for p in ann.phone_numbers.all()}
+    assert phones == {
+        (ids["+14155550101"], "+14155550101", True),
+        (ids["+14155550100"], "+14155550100", False),
+    }
