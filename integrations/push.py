@@ -382,14 +382,28 @@ def links_triage(*, link_ids: list[int]) -> Counter:
     now = timezone.now()
     lease = datetime.timedelta(seconds=settings.INTEGRATIONS["LEASE_SECONDS"])
     free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
-    RemoteLink.objects.filter(free, pk__in=link_ids, state=RemoteLink.State.PENDING).update(
-        claimed_by=holder, claimed_until=now + lease
-    )
-    links = list(
-        RemoteLink.objects.select_related("connection").filter(pk__in=link_ids, claimed_by=holder)
-    )
+    # By primary key only: a filter on the state would lead PostgreSQL to the state index,
+    # which during a bulk re-push holds every pending link (and, its statistics taken when
+    # few were pending, it looks cheap), so each batch would scan them all. Links no longer
+    # pending are claimed too, and simply released below.
+    claimable = RemoteLink.objects.filter(free, pk__in=link_ids)
+    with transaction.atomic():
+        # Rows another transaction is writing (a save marking a link, another batch) are
+        # skipped rather than waited for: they count as claimed elsewhere, just below.
+        RemoteLink.objects.filter(
+            pk__in=claimable.order_by()
+            .select_for_update(skip_locked=True, of=("self",))
+            .values("pk")
+        ).update(claimed_by=holder, claimed_until=now + lease)
+    claimed = list(RemoteLink.objects.filter(pk__in=link_ids, claimed_by=holder).order_by())
+    links = [link for link in claimed if link.state == RemoteLink.State.PENDING]
+    counts[Result.NOT_PENDING] += len(claimed) - len(links)
+    # A batch is of one connection: read once, not joined to each link.
+    by_pk = Connection.objects.in_bulk({link.connection_id for link in links})
+    for link in links:
+        link.connection = by_pk[link.connection_id]
     busy: list[int] = []  # claimed by another worker: handed to their own push_link task
-    others = set(link_ids) - {link.pk for link in links}
+    others = set(link_ids) - {link.pk for link in claimed}
     if others:
         pending = RemoteLink.objects.filter(pk__in=others, state=RemoteLink.State.PENDING)
         busy = list(pending.values_list("pk", flat=True))
@@ -405,17 +419,17 @@ def links_triage(*, link_ids: list[int]) -> Counter:
                 result = Result.SKIPPED if state == RemoteLink.State.SKIPPED else Result.UNCHANGED
                 counts[result] += settled
                 counts["changed"] += len(group) - settled  # left pending for their change's push
-            RemoteLink.objects.filter(pk__in=[link.pk for link in links], claimed_by=holder).update(
-                claimed_by="", claimed_until=None
-            )
+            RemoteLink.objects.filter(
+                pk__in=[link.pk for link in claimed], claimed_by=holder
+            ).update(claimed_by="", claimed_until=None)
             tasks_enqueue([(pk, None) for pk in busy + needs_request])
     except Exception:
         # Nothing above was kept: let each link take the single push's path, which records
         # whatever goes wrong with it on its own.
         with transaction.atomic():
-            RemoteLink.objects.filter(pk__in=[link.pk for link in links], claimed_by=holder).update(
-                claimed_by="", claimed_until=None
-            )
+            RemoteLink.objects.filter(
+                pk__in=[link.pk for link in claimed], claimed_by=holder
+            ).update(claimed_by="", claimed_until=None)
             tasks_enqueue([(pk, None) for pk in busy + [link.pk for link in links]])
         raise
     counts["queued"] += len(needs_request)

@@ -286,10 +286,12 @@ def test_a_batch_costs_the_same_queries_for_ten_links_or_a_hundred(
         )
     link_ids = list(RemoteLink.objects.order_by("pk").values_list("pk", flat=True))
 
-    # Claim, read links, contacts with phones and tags, settle, release, queue: per batch.
-    with django_assert_max_num_queries(9):
+    # Claim, read links and their connection, contacts with phones and tags, settle, release,
+    # queue: 10 per batch, whatever its size (and 2 savepoints here, inside the test's
+    # transaction).
+    with django_assert_max_num_queries(12):
         assert links_triage(link_ids=link_ids[:10]) == {Result.UNCHANGED: 10}
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(12):
         assert links_triage(link_ids=link_ids[10:]) == {
             Result.UNCHANGED: BATCH - 10,
         }
@@ -324,3 +326,37 @@ def test_with_another_task_backend_the_push_is_queued_on_commit_once(connection,
     queued = sorted(result.kwargs["link_id"] for result in backend.results)
     assert queued == sorted(RemoteLink.objects.values_list("pk", flat=True))
     assert tasks() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_skips_a_link_another_transaction_is_writing(connection, sandbox, marked):
+    import threading
+
+    from django.db import connection as db_connection
+    from django.db import connections
+
+    if db_connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer at a time: no row locks to skip")
+    contacts = synced_contacts(connection, 3)
+    link_ids = marked(contacts)
+    locked, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        # A save marking this link pending, its transaction still open.
+        with transaction.atomic():
+            list(RemoteLink.objects.select_for_update().filter(pk=link_ids[0]).order_by())
+            locked.set()
+            release.wait(timeout=30)
+        connections.close_all()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert locked.wait(timeout=30)
+        counts = links_triage(link_ids=link_ids)  # does not wait for the writer
+    finally:
+        release.set()
+        thread.join(timeout=30)
+
+    assert counts == {Result.UNCHANGED: 2, Result.BUSY: 1}
+    assert tasks() == [(PUSH_LINK, [link_ids[0]])]
