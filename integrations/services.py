@@ -450,5 +450,8 @@ def _tasks_insert(tasks: list[tuple[Any, dict, Any]]) -> None:
         ", ".join(["%s"] * len(fields)),
     )
     with transaction.atomic(using=db, savepoint=False), connection.cursor() as cursor:
+        if len(params) == 1:  # a contact save: psycopg's executemany would add a pipeline sync
+            cursor.execute(sql, params[0])
+            return
         for start in range(0, len(params), 1000):
             cursor.executemany(sql, params[start : start + 1000])
