@@ -1,4 +1,4 @@
-"""The confirmed contact import runs in the worker, in one transaction, with visible progress."""
+"""The confirmed contact import runs in the worker, in batches, with visible progress."""
 
 import io
 
@@ -62,7 +62,7 @@ def test_confirm_queues_the_import_and_redirects_to_its_progress_page(staff_clie
 # The worker closes old database connections between tasks; on PostgreSQL that would close
 # the connection holding a test transaction, so this test commits for real.
 @pytest.mark.django_db(transaction=True)
-def test_the_task_imports_every_row_in_one_transaction_with_progress_seen_meanwhile(
+def test_the_task_imports_every_row_in_batches_with_progress_seen_meanwhile(
     staff_client, seats, contact_factory, monkeypatch
 ):
     contact_factory(first_name="Jane", last_name="", email="jane@example.com", company="Old")
@@ -88,8 +88,9 @@ def test_the_task_imports_every_row_in_one_transaction_with_progress_seen_meanwh
     monkeypatch.setattr(importing, "_progress_write", write)
     drain()
 
-    # The first write comes before the import's transaction opens (the test's own transaction
-    # is around everything); every row's write happens inside it, visible to the endpoint.
+    # The first write comes before any batch's transaction opens (the test's own transaction
+    # is around everything); every row's write happens inside its batch's, visible to the
+    # endpoint.
     (before, started), *rows = seen
     assert started["status"] == "running" and started["processed"] == 0
     during = [data for depth, data in rows]
