@@ -12,6 +12,7 @@ import bench_admin
 import bench_api
 import bench_import
 import bench_push
+import bench_ratelimit
 import dataset
 from common import RESULTS, database_label
 
@@ -26,7 +27,7 @@ def main() -> None:
     print(
         f"  dataset: {dataset.ensure_dataset(size):,} contacts (2 phones, 3 tags, 5 custom fields)"
     )
-    for module in (bench_admin, bench_api, bench_push, bench_import):
+    for module in (bench_admin, bench_api, bench_push, bench_ratelimit, bench_import):
         print(f"{module.__name__}:")
         module.run()
     print()
