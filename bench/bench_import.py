@@ -201,8 +201,10 @@ def cleanup(last_contact, last_tag, started_at, user, push_connection) -> None:
         tasks = DBTaskResult.objects.all()
         if started_at is not None:
             tasks = tasks.filter(enqueued_at__gt=started_at)
+        # The import's own task and the pushes it queued (push_link, or push_links batches).
         tasks.filter(
-            task_path__in=["crm.tasks.contact_import", "integrations.tasks.push_link"]
+            Q(task_path="crm.tasks.contact_import")
+            | Q(task_path__startswith="integrations.tasks.push")
         ).delete()
         ContactImport.objects.filter(created_by=user).delete()
         LogEntry.objects.filter(user=user).delete()
