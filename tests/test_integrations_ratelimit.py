@@ -16,6 +16,7 @@ from django_tasks_db.models import DBTaskResult
 from crm.services import contact_upsert
 from integrations.models import Connection, PushAttempt, RemoteLink
 from integrations.push import Result, link_push
+from integrations.throttle import rate_pause
 from tests.integrations_fixtures import *  # noqa: F403
 
 
@@ -155,3 +156,17 @@ def test_a_new_contacts_push_costs_a_fixed_number_of_statements(
     # call (lookup, create: 4); the result; slot release; claim release.
     with django_assert_max_num_queries(17 if db.vendor == "postgresql" else 20):
         assert link_push(link_id=link.pk) == Result.SYNCED
+
+
+@pytest.mark.django_db
+def test_a_retry_after_only_ever_moves_the_schedule_forward(connection):
+    booked = timezone.now() + datetime.timedelta(seconds=60)
+    Connection.objects.filter(pk=connection.pk).update(next_request_at=booked)
+
+    rate_pause(connection=connection, seconds=5)  # shorter than what is already booked
+    connection.refresh_from_db()
+    assert connection.next_request_at == booked
+
+    until = rate_pause(connection=connection, seconds=120)
+    connection.refresh_from_db()
+    assert connection.next_request_at == until > booked
