@@ -28,6 +28,7 @@ def main() -> None:
         f"  dataset: {dataset.ensure_dataset(size):,} contacts (2 phones, 3 tags, 5 custom fields)"
     )
     for module in (bench_admin, bench_api, bench_push, bench_ratelimit, bench_import):
+        dataset.vacuum()
         print(f"{module.__name__}:")
         module.run()
     print()

@@ -171,11 +171,14 @@ class PhoneNumberInlineFormSet(BaseInlineFormSet):
 
 
 def format_phone(number) -> str:
-    try:
-        parsed = phonenumbers.parse(str(number))
-    except phonenumbers.NumberParseException:
-        return str(number)
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    # A stored number arrives parsed (PhoneNumberField gives a phonenumbers.PhoneNumber):
+    # parsing its text again cost more than the rest of a list row.
+    if not isinstance(number, phonenumbers.PhoneNumber):
+        try:
+            number = phonenumbers.parse(str(number))
+        except phonenumbers.NumberParseException:
+            return str(number)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 class CustomFieldAdminForm(forms.ModelForm):

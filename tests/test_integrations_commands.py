@@ -157,12 +157,16 @@ def test_run_sandbox_serves_getraze_on_the_given_port():
     )
     try:
         base = f"http://127.0.0.1:{port}/getraze/external/v1"
-        for _ in range(100):
+        # Django's start-up in a fresh process: a second here, far more on a busy machine.
+        deadline = time.monotonic() + 60
+        while True:
             try:
-                response = requests.get(base + "/", headers={"X-API-Key": "k-1"}, timeout=1)
+                response = requests.get(base + "/", headers={"X-API-Key": "k-1"}, timeout=5)
                 break
             except requests.ConnectionError:
-                time.sleep(0.05)
+                assert process.poll() is None, process.stdout.read().decode()
+                assert time.monotonic() < deadline, "the sandbox did not start"
+                time.sleep(0.1)
         assert response.json()["version"] == "v1"
         created = requests.post(
             base + "/contacts",

@@ -5,6 +5,7 @@ Contactship documents full_name, phone_number, country, email, description and t
 custom fields) travels as additional_data, so nothing staff entered is lost there.
 """
 
+from functools import cached_property
 from urllib.parse import quote
 
 from crm.models import CustomField
@@ -63,9 +64,7 @@ class ContactshipAdapter(Adapter):
             ("text", "tags", tags),
         ]
         values = contact.custom_fields or {}
-        types = dict(
-            CustomField.objects.filter(key__in=values).values_list("key", "type")
-        )  # one query; fields deleted since are sent as text
+        types = self._custom_field_types if values else {}
         items += [
             (ITEM_TYPES.get(types.get(key), "text"), key, _text(value))
             for key, value in sorted(values.items())
@@ -75,6 +74,12 @@ class ContactshipAdapter(Adapter):
             for kind, field, value in items
             if value not in (None, "")
         ]
+
+    @cached_property
+    def _custom_field_types(self) -> dict[str, str]:
+        # Read once per adapter, which lives for one push or one batch of them, so a batch
+        # costs one query here, not one per contact. Fields deleted since are sent as text.
+        return dict(CustomField.objects.values_list("key", "type"))
 
     def skip_reason(self, payload: dict) -> str | None:
         if not payload["phone_number"]:
