@@ -45,11 +45,14 @@ def spawn(*args: str) -> subprocess.Popen:
     )
 
 
-def sandbox() -> subprocess.Popen:
-    process = spawn("run_sandbox", "--port", str(SANDBOX_PORT), "--latency", str(LATENCY))
-    for _ in range(300):  # Django's start-up takes a while on a busy machine
+def sandbox(*options: str, port: int = SANDBOX_PORT) -> subprocess.Popen:
+    """`run_sandbox` with 50 ms latency (and `options`) on `port`, once it accepts connections."""
+    process = spawn("run_sandbox", "--port", str(port), "--latency", str(LATENCY), *options)
+    for _ in range(600):  # Django's start-up takes a while on a busy machine
+        if process.poll() is not None:
+            raise RuntimeError(f"sandbox exited ({process.returncode}): is port {port} free?")
         try:
-            socket.create_connection(("127.0.0.1", SANDBOX_PORT), timeout=0.2).close()
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return process
         except OSError:
             time.sleep(0.1)

@@ -11,11 +11,10 @@ and its tasks are deleted afterwards, so the bench database is left as it was.
 
 import math
 import os
-import socket
 import statistics
-import time
 
-from bench_push import CONCURRENCY, LATENCY, contacts, drain, fresh_connection, spawn
+import bench_push
+from bench_push import CONCURRENCY, contacts, drain, fresh_connection
 from common import report
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -31,27 +30,9 @@ RATE_LIMIT = 200  # requests per window: 20/s, a third of what the connection is
 
 
 def sandbox():
-    process = spawn(
-        "run_sandbox",
-        "--port",
-        str(PORT),
-        "--latency",
-        str(LATENCY),
-        "--rate-limit",
-        str(RATE_LIMIT),
-        "--rate-window",
-        str(RATE_WINDOW),
+    return bench_push.sandbox(
+        "--rate-limit", str(RATE_LIMIT), "--rate-window", str(RATE_WINDOW), port=PORT
     )
-    for _ in range(600):  # Django's start-up takes a while on a busy machine
-        if process.poll() is not None:
-            raise RuntimeError(f"sandbox exited ({process.returncode}): is port {PORT} free?")
-        try:
-            socket.create_connection(("127.0.0.1", PORT), timeout=0.2).close()
-            return process
-        except OSError:
-            time.sleep(0.1)
-    process.terminate()
-    raise RuntimeError("sandbox did not start")
 
 
 def bursts(refused: list[float]) -> list[list[float]]:
