@@ -234,10 +234,16 @@ def test_ten_thousand_contacts_queue_in_a_few_queries_per_thousand(
     Contact.objects.bulk_create(
         [Contact(first_name=f"C{n}", email=f"c{n}@example.com") for n in range(10_000)]
     )
-    with django_assert_max_num_queries(80):
+    from integrations.services import BATCH
+
+    with django_assert_max_num_queries(30):
         links_mark_pending(contacts=Contact.objects.all(), connections=[connection])
     assert RemoteLink.objects.filter(state="pending").count() == 10_000
-    assert DBTaskResult.objects.filter(status="READY").exists()
+    # Every link queued once, by batches.
+    tasks = DBTaskResult.objects.filter(status="READY").values_list("args_kwargs", flat=True)
+    queued = [pk for arguments in tasks for pk in arguments["kwargs"]["link_ids"]]
+    assert sorted(queued) == sorted(RemoteLink.objects.values_list("pk", flat=True))
+    assert len(tasks) == 10_000 // BATCH
 
 
 @pytest.mark.django_db(transaction=True)
