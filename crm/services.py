@@ -217,20 +217,9 @@ def tag_names_clean(names: Iterable[str]) -> dict[str, str]:
 def tags_get_or_create(names: Iterable[str]) -> list[Tag]:
     """Tags by name, matched case-insensitively, created on first use."""
     wanted = tag_names_clean(names)
-    if not wanted:
-        return []
-    found = {
-        tag.name.lower(): tag
-        for tag in Tag.objects.annotate(folded=Lower("name")).filter(folded__in=wanted)
-    }
-    for folded, name in wanted.items():
-        if folded not in found:
-            try:
-                with transaction.atomic():
-                    found[folded] = Tag.objects.create(name=name)
-            except IntegrityError:  # created concurrently by another writer
-                found[folded] = Tag.objects.get(name__iexact=name)
-    return [found[folded] for folded in wanted]
+    ids = _tags_bulk_get_or_create(wanted)
+    tags = Tag.objects.in_bulk(ids.values())
+    return [tags[ids[folded]] for folded in wanted]
 
 
 def contact_find_duplicate(*, email: str, exclude_pk: int | None = None) -> Contact | None:
@@ -363,8 +352,7 @@ def contact_upsert(
         tags=tags,
         custom_fields=custom_fields,
     )
-    contact, created, phone_rows = write.contact, write.created, write.phones
-    tag_objects = tags_get_or_create(write.tags.values()) if write.tags is not None else None
+    contact, created = write.contact, write.created
 
     duplicate = contact_find_duplicate(email=contact.email, exclude_pk=contact.pk)
     if duplicate is not None:
@@ -379,12 +367,9 @@ def contact_upsert(
             raise
         raise ContactAlreadyExists(duplicate) from None
 
-    if phone_rows is not None and created:
-        PhoneNumber.objects.bulk_create([PhoneNumber(contact=contact, **row) for row in phone_rows])
-    elif phone_rows is not None:
-        _phones_replace(contact, phone_rows)
-    if tag_objects is not None:
-        contact.tags.set(tag_objects)
+    # The import's batch writers, with a batch of one: a single way to replace phones and tags.
+    _phones_bulk_replace([write])
+    _tags_bulk_set([write])
     contact_written(contact=contact, created=created)
     return contact
 
@@ -458,7 +443,8 @@ def contacts_bulk_write(*, writes: Sequence[ContactWrite]) -> None:
 
 
 def _phones_bulk_replace(writes: Sequence[ContactWrite]) -> None:
-    """_phones_replace for a batch: stored numbers kept (same row), others deleted or added."""
+    """Replace the phones of the writes that set them: a stored number keeps its row (and
+    id), the others are deleted or added."""
     new: list[PhoneNumber] = []
     replaced: dict[int, list[dict]] = {}
     for write in writes:
@@ -547,24 +533,6 @@ def _tags_bulk_get_or_create(names: Mapping[str, str]) -> dict[str, int]:
         )
         found.update(find(missing))
     return found
-
-
-def _phones_replace(contact: Contact, rows: list[dict]) -> None:
-    existing = {phone.number.as_e164: phone for phone in contact.phone_numbers.all()}
-    keep = {row["number"] for row in rows}
-    contact.phone_numbers.exclude(pk__in=[p.pk for n, p in existing.items() if n in keep]).delete()
-    # Demote first: the one-primary constraint is checked row by row, not at commit.
-    contact.phone_numbers.filter(is_primary=True).update(is_primary=False)
-    new = []
-    for row in rows:
-        phone = existing.get(row["number"])
-        if phone is None:
-            new.append(PhoneNumber(contact=contact, **row))
-            continue
-        for name in ("type", "is_primary", "do_not_call"):
-            setattr(phone, name, row[name])
-        phone.save(update_fields=["type", "is_primary", "do_not_call"])
-    PhoneNumber.objects.bulk_create(new)
 
 
 def phones_ensure_primary(*, contact: Contact) -> None:
