@@ -151,28 +151,28 @@ def _prepare(link: RemoteLink, connection: Connection) -> "Prepared | Result":
         connection_pause(connection=connection, reason=str(exc))
         return Result.PAUSED
     payload = adapter.build_payload(contact)
+    digest = payload_hash(payload)
+    settled = _settled_without_request(link, adapter, payload, digest)
+    if settled is not None:
+        result, state, fields = settled
+        _finish(link, generation, state, **fields)
+        return result
+    return Prepared(generation, adapter, budget, payload, digest)
+
+
+def _settled_without_request(
+    link: RemoteLink, adapter: Adapter, payload: dict, digest: str
+) -> tuple[Result, str, dict] | None:
+    """What a push stores when it needs no request: (result, state, fields for _finish), or
+    None when the payload must be sent. The rule for single pushes and batches alike."""
     reason = adapter.skip_reason(payload)
     if reason:
-        _finish(
-            link,
-            generation,
-            RemoteLink.State.SKIPPED,
-            last_error_code="skipped",
-            last_error_message=reason,
-        )
-        return Result.SKIPPED
-    digest = payload_hash(payload)
+        errors = {"last_error_code": "skipped", "last_error_message": reason}
+        return Result.SKIPPED, RemoteLink.State.SKIPPED, errors
     if link.remote_id and digest == link.payload_hash:
-        _finish(
-            link,
-            generation,
-            RemoteLink.State.SYNCED,
-            attempts=0,
-            last_error_code="",
-            last_error_message="",
-        )
-        return Result.UNCHANGED
-    return Prepared(generation, adapter, budget, payload, digest)
+        cleared = {"attempts": 0, "last_error_code": "", "last_error_message": ""}
+        return Result.UNCHANGED, RemoteLink.State.SYNCED, cleared
+    return None
 
 
 def _deliver(link: RemoteLink, connection: Connection, prepared: Prepared) -> Result:
@@ -414,9 +414,8 @@ def links_triage(*, link_ids: list[int]) -> Counter:
         # the database's one write lock, which the web process's saves wait for.
         settle, needs_request = _triage_sort(links, counts)
         with transaction.atomic():
-            for (state, fields), group in settle.items():
+            for (result, state, fields), group in settle.items():
                 settled = _links_finish(group, holder, state, **dict(fields))
-                result = Result.SKIPPED if state == RemoteLink.State.SKIPPED else Result.UNCHANGED
                 counts[result] += settled
                 counts["changed"] += len(group) - settled  # left pending for their change's push
             RemoteLink.objects.filter(
@@ -440,17 +439,14 @@ def _triage_sort(
     links: list[RemoteLink], counts: Counter
 ) -> tuple[dict[tuple, list[RemoteLink]], list[int]]:
     """Build the payloads of the claimed `links`. Returns the links to settle without a
-    request, grouped by (state, the fields _finish stores), and the ids of those needing one."""
+    request, grouped by (result, state, the fields _finish stores), and the ids of those
+    needing one."""
     contacts = Contact.objects.prefetch_related("tags", "phone_numbers").in_bulk(
         {link.contact_id for link in links}
     )
     settle: dict[tuple, list[RemoteLink]] = {}
     needs_request: list[int] = []
     adapters: dict[int, Adapter | None] = {}
-    unchanged = (
-        RemoteLink.State.SYNCED,
-        (("attempts", 0), ("last_error_code", ""), ("last_error_message", "")),
-    )
     for link in links:
         connection = link.connection
         if not connection.is_active:
@@ -472,22 +468,17 @@ def _triage_sort(
             continue
         try:
             payload = adapter.build_payload(contact)
-            reason = adapter.skip_reason(payload)
+            settled = _settled_without_request(link, adapter, payload, payload_hash(payload))
         except Exception:
             # One contact's bad data must not hold up the batch: its own push fails visibly.
             logger.exception("Building the payload of link %s failed", link.pk)
             needs_request.append(link.pk)
             continue
-        if reason:
-            skipped = (
-                RemoteLink.State.SKIPPED,
-                (("last_error_code", "skipped"), ("last_error_message", reason)),
-            )
-            settle.setdefault(skipped, []).append(link)
-        elif link.remote_id and payload_hash(payload) == link.payload_hash:
-            settle.setdefault(unchanged, []).append(link)
-        else:
+        if settled is None:
             needs_request.append(link.pk)
+        else:
+            result, state, fields = settled
+            settle.setdefault((result, state, tuple(sorted(fields.items()))), []).append(link)
     return settle, needs_request
 
 
