@@ -1,11 +1,9 @@
 """List filters for contacts: `?tag=vip&stage=lead&updated_since=2026-01-01T00:00:00Z&search=…`."""
 
-import copy
 from typing import ClassVar
 
 from django import forms
 from django.db.models import Exists, OuterRef, QuerySet
-from django.http import QueryDict
 from django_countries import countries
 from django_filters import fields as filter_fields
 from django_filters import rest_framework as filters
@@ -160,25 +158,6 @@ class ContactFilter(filters.FilterSet):
 
     # Built once per set of filters (apps may register more before the first request).
     _form_classes: ClassVar[dict[tuple, type]] = {}
-
-    def __init__(self, data=None, queryset=None, *, request=None, prefix=None):
-        # As django-filter's BaseFilterSet.__init__, with shallow copies of the filters: its
-        # deepcopy copied every filter's choices and arguments on each request, about half
-        # of the cost of filtering a list. A filter's state is only written by binding it
-        # (model, parent, its FilterMethod) and by building its form field, all on the copy.
-        if queryset is None:
-            queryset = self._meta.model._default_manager.all()
-        self.is_bound = data is not None
-        self.data = data or QueryDict()
-        self.queryset = queryset
-        self.request = request
-        self.form_prefix = prefix
-        self.filters = {name: copy.copy(f) for name, f in self.base_filters.items()}
-        for filter_ in self.filters.values():
-            filter_.model = queryset.model
-            filter_.parent = self
-            if filter_.method:
-                filter_.method = filter_.method  # binds a FilterMethod to the copy
 
     def get_form_class(self):
         # The form class depends only on the filters; the form instance is still per request.
