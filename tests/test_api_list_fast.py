@@ -184,11 +184,12 @@ def test_an_extension_without_values_is_read_through_its_field_and_prefetch(read
 def test_a_page_costs_a_fixed_number_of_queries_whatever_its_size(
     reader, django_assert_max_num_queries, connection_vendor
 ):
-    # The key and the page. Elsewhere than on PostgreSQL, which reads them in the page's
-    # statement: the page's phone numbers, its tags, and one per extension (remote_links).
+    # The key, the page and the names of its tags. Elsewhere than on PostgreSQL, which reads
+    # them in the page's statement: the page's phone numbers, its tags, and one per
+    # extension (remote_links).
     extensions = contact_field_extensions()
     if connection_vendor == "postgresql":
-        bound = 2 + sum(1 for e in extensions if e.row_expression is None)
+        bound = 3 + sum(1 for e in extensions if e.row_expression is None)
     else:
         bound = 4 + len(extensions)
 
