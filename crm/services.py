@@ -370,7 +370,9 @@ def contact_upsert(
     # The import's batch writers, with a batch of one: a single way to replace phones and tags.
     _phones_bulk_replace([write])
     _tags_bulk_set([write])
-    contact_written(contact=contact, created=created)
+    # contact_written without its primary-phone query: contact_prepare already made one of
+    # the phones it cleaned primary, which the batch writer relies on too.
+    contact_changed.send(sender=Contact, contact=contact, created=created)
     return contact
 
 

@@ -148,6 +148,34 @@ def test_a_list_item_is_exactly_the_detail_body_of_the_same_contact(
     assert ada["owner"] == owner.pk
 
 
+def test_create_update_and_replay_answer_with_the_detail_body(reader, writer, custom_fields):
+    body = {
+        "first_name": "Ada",
+        "email": "ada@example.com",
+        "phone_numbers": [{"number": "+14155550100"}, {"number": "+442079460958"}],
+        "tags": ["Zeta", "alpha"],
+        "custom_fields": {"deal_size": "1200.50", "newsletter": "yes", "industry": "x" * 300},
+    }
+    created = writer.post(CONTACTS_URL, body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert created.status_code == 201, created.json()
+    pk = created.json()["id"]
+    detail = reader.get(detail_url(pk)).json()
+    assert json.dumps(created.json()) == json.dumps(detail)
+
+    replayed = writer.post(CONTACTS_URL, body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert replayed["Idempotent-Replayed"] == "true"
+    # The same values; the key order is jsonb's on PostgreSQL, where the record is stored.
+    assert replayed.json() == detail
+
+    patched = writer.patch(
+        detail_url(pk), {"tags": ["beta"], "custom_fields": {"newsletter": None}}, format="json"
+    )
+    assert patched.status_code == 200, patched.json()
+    assert json.dumps(patched.json()) == json.dumps(reader.get(detail_url(pk)).json())
+    assert patched.json()["tags"] == ["beta"]
+    assert "newsletter" not in patched.json()["custom_fields"]
+
+
 def test_list_and_detail_agree_in_another_time_zone(reader, writer, custom_fields, settings):
     settings.TIME_ZONE = "America/Sao_Paulo"
     created = make_rich_contacts(writer)

@@ -4,7 +4,8 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
-from rest_framework import renderers, viewsets
+from rest_framework import renderers, status, viewsets
+from rest_framework.response import Response
 
 from apikeys.idempotency import HEADER as IDEMPOTENCY_HEADER
 from apikeys.idempotency import idempotent
@@ -16,7 +17,11 @@ from .extensions import contact_field_extensions
 from .filters import ContactFilter, ContactFilterBackend, OrderingFilter
 from .pagination import ContactPagination
 from .renderers import FastJSONRenderer
-from .representation import contact_list_representation, contact_list_rows
+from .representation import (
+    contact_list_representation,
+    contact_list_rows,
+    contact_representation,
+)
 from .schema import ErrorResponse409, ErrorResponse422
 from .serializers import ContactSerializer
 
@@ -139,17 +144,28 @@ class ContactViewSet(viewsets.ModelViewSet):
         return self.get_paginated_response(contact_list_representation(rows))
 
     def create(self, request, *args, **kwargs):
-        return idempotent(
-            request, lambda: super(ContactViewSet, self).create(request, *args, **kwargs)
+        return idempotent(request, lambda: self._create(request))
+
+    def _create(self, request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = self._as_stored(serializer)
+        return Response(
+            data, status=status.HTTP_201_CREATED, headers=self.get_success_headers(data)
         )
 
-    def perform_create(self, serializer) -> None:
-        serializer.save()
-        self._refetch(serializer)
+    def update(self, request, *args, **kwargs):
+        partial = kwargs.pop("partial", False)
+        serializer = self.get_serializer(self.get_object(), data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        return Response(self._as_stored(serializer))
 
-    def perform_update(self, serializer) -> None:
-        serializer.save()
-        self._refetch(serializer)
+    def _as_stored(self, serializer) -> dict:
+        # The response shows the contact as stored, read as the list reads it (two queries
+        # on PostgreSQL, where a refetch with the serializer's prefetches took four).
+        contact = serializer.save()
+        data = contact_representation(contact.pk)
+        return serializer.data if data is None else data
 
     def get_success_headers(self, data) -> dict[str, str]:
         return {
@@ -157,7 +173,3 @@ class ContactViewSet(viewsets.ModelViewSet):
                 reverse("contact-detail", args=[data["id"]])
             )
         }
-
-    def _refetch(self, serializer) -> None:
-        # The response shows the contact as stored, read with the list's prefetches.
-        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
