@@ -3,9 +3,9 @@
 The sandbox (50 ms latency) allows RATE_LIMIT requests per RATE_WINDOW-second window and
 answers 429 with the wait in its body, as GetRaze does; the connection is configured for 60
 requests/s, three times more. The same workers as bench_push push BENCH_RATELIMIT_CONTACTS
-(default 1,000) new contacts. From the PushAttempt rows: the 429 answers, each burst's
+(default 600) new contacts. From the PushAttempt rows: the 429 answers, each burst's
 Retry-After expiry and how long after it the accepted requests were back at the sandbox's
-rate, and the overall rate against the sandbox's limit. Under about 2 minutes; the connection
+rate, and the overall rate against the sandbox's limit. About a minute; the connection
 and its tasks are deleted afterwards, so the bench database is left as it was.
 """
 
@@ -22,7 +22,7 @@ from django_tasks_db.models import DBTaskResult
 from integrations.models import PushAttempt, RemoteLink
 from integrations.services import links_mark_pending
 
-COUNT = int(os.environ.get("BENCH_RATELIMIT_CONTACTS", "1000"))
+COUNT = int(os.environ.get("BENCH_RATELIMIT_CONTACTS", "600"))
 PORT = int(os.environ.get("BENCH_RATELIMIT_PORT", "8442"))
 CONFIGURED = 60.0  # requests/s on the connection
 RATE_WINDOW = 10  # seconds: the sandbox's fixed window

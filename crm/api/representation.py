@@ -8,10 +8,11 @@ contact's phone numbers, tag ids and extension data (remote links) through corre
 subqueries, and one small query names the page's tags; elsewhere one query each follows for
 the page's ids.
 
-The serializer stays the one definition of the representation: the detail, write responses
-and the OpenAPI schema use it, the keys and their order here are read from it, and
-tests/test_api_list_fast.py checks that a list item and the detail body of the same contact
-are identical JSON, so the two cannot drift apart unnoticed.
+The create and update responses are read the same way (contact_representation). The
+serializer stays the one definition of the representation: the detail and the OpenAPI schema
+use it, the keys and their order here are read from it, and tests/test_api_list_fast.py
+checks that a list item, a create and an update response equal the detail body of the same
+contact, so they cannot drift apart unnoticed.
 """
 
 import datetime
