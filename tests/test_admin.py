@@ -50,6 +50,23 @@ def test_changelist_shows_contacts_with_primary_phone_and_tags(staff_client, con
     assert "vip" in html
 
 
+def test_the_list_shows_the_primary_phone_and_the_tags_in_name_order(staff_client, contact_factory):
+    contact = contact_factory(first_name="Order")
+    contact.phone_numbers.create(number="+14155550100", is_primary=False)
+    contact.phone_numbers.create(number="+442071838750", is_primary=True)
+    contact.tags.add(*(Tag.objects.create(name=name) for name in ["beta", "Alpha", "gamma"]))
+    bare = contact_factory(first_name="Bare")
+
+    response = staff_client.get(CHANGELIST)
+
+    admin_view = response.context["cl"].model_admin
+    rows = {obj.pk: obj for obj in response.context["cl"].result_list}
+    assert admin_view.primary_phone(rows[contact.pk]) == "+44 20 7183 8750"
+    assert admin_view.tag_names(rows[contact.pk]) == "Alpha, beta, gamma"
+    assert admin_view.primary_phone(rows[bare.pk]) == ""
+    assert admin_view.tag_names(rows[bare.pk]) == ""
+
+
 def test_the_row_checkbox_is_the_markup_django_renders(contact_factory):
     # ContactAdmin writes the selection checkbox itself (Django's widget rendering was a third
     # of the page): the actions' JavaScript and "select all" need exactly Django's markup.
