@@ -7,6 +7,7 @@ when missing) with BENCH_CONTACTS contacts (default 100,000; made once, then reu
 import os
 import platform
 import time
+import timeit
 
 import bench_admin
 import bench_api
@@ -17,12 +18,22 @@ import dataset
 from common import RESULTS, database_label
 
 
+def cpu_calibration_ms() -> float:
+    """A fixed pure-Python workload, best of five: how fast this machine's core is.
+
+    The targets in milliseconds depend on it; compare runs on two machines by it first.
+    """
+    loop = "sum(i * i for i in range(1_000_000))"
+    return min(timeit.repeat(loop, number=1, repeat=5)) * 1000
+
+
 def main() -> None:
     started = time.perf_counter()
     size = int(os.environ.get("BENCH_CONTACTS", "100000"))
     print(
         f"Relay CRM benchmarks on {database_label()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}"
+        f"Python {platform.python_version()}; CPU calibration {cpu_calibration_ms():.0f} ms "
+        "(one million squares summed in Python, best of five)"
     )
     print(
         f"  dataset: {dataset.ensure_dataset(size):,} contacts (2 phones, 3 tags, 5 custom fields)"
