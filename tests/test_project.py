@@ -103,3 +103,22 @@ def test_swagger_ui_may_load_from_its_cdn_and_nothing_else_may(client):
     assert "<script>" not in docs.content.decode()  # its start-up script is a file
     assert client.get("/api/docs/?script=").status_code == 200
     assert "cdn.jsdelivr.net" not in client.get("/admin/login/")["Content-Security-Policy"]
+
+
+@pytest.mark.django_db
+def test_postgresql_prepares_a_statement_run_repeatedly():
+    # DATABASE_PREPARE_THRESHOLD (default 5) with server-side binding: the API list's page is
+    # then neither parsed nor planned again on each request.
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    statement = "SELECT count(*) FROM crm_contact WHERE id > %s"
+    with connection.cursor() as cursor:
+        for value in range(6):
+            cursor.execute(statement, [value])
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["SELECT count(*) FROM crm_contact WHERE id > $1%"],
+        )
+        assert cursor.fetchone()[0] == 1
