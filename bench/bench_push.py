@@ -119,8 +119,8 @@ def _stand_in_for_autovacuum(stop: threading.Event, every: float = 10.0) -> None
     autovacuum is off (as on the machine in docs/benchmarks.md).
 
     10,000 pushes leave over 60,000 dead row versions in these tables, which every later
-    claim and lookup walks through: without this the push rate fell from 27 /s over 2,000
-    contacts to 19.5 /s over 10,000. Production servers run autovacuum, which does this.
+    claim and lookup walks through. Production servers run autovacuum, which does this. (It
+    did not move the full run's push rate measurably; see docs/benchmarks.md.)
     """
     from django.db import connection as own  # this thread's own connection
 

@@ -89,7 +89,8 @@ def _insert(model, names: list[str], rows: list[tuple]) -> None:
     """Rows as they are stored, by COPY on PostgreSQL: bulk_create made a model instance of
     each, which for a phone number means parsing it (a third of the dataset's time)."""
     if connection.vendor != "postgresql":
-        model.objects.bulk_create([model(**dict(zip(names, row, strict=True))) for row in rows])
+        attnames = [model._meta.get_field(name).attname for name in names]  # contact_id, …
+        model.objects.bulk_create([model(**dict(zip(attnames, row, strict=True))) for row in rows])
         return
     columns = ", ".join(f'"{model._meta.get_field(name).column}"' for name in names)
     statement = f'COPY "{model._meta.db_table}" ({columns}) FROM STDIN'

@@ -171,8 +171,8 @@ class PhoneNumberInlineFormSet(BaseInlineFormSet):
 
 
 def format_phone(number) -> str:
-    # A stored number arrives parsed (PhoneNumberField gives a phonenumbers.PhoneNumber):
-    # parsing its text again cost more than the rest of a list row.
+    # Takes a parsed number (PhoneNumberField's value) as it is, or text, such as the stored
+    # E.164 the admin list reads as a column, which is parsed here.
     if not isinstance(number, phonenumbers.PhoneNumber):
         try:
             number = phonenumbers.parse(str(number))

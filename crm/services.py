@@ -547,9 +547,11 @@ def phones_ensure_primary(*, contact: Contact) -> None:
 
 
 def contact_written(*, contact: Contact, created: bool) -> None:
-    """Finish any write of a contact: apply the primary-phone rule and tell listeners.
+    """Finish the admin's write of a contact: apply the primary-phone rule and tell listeners.
 
-    Called by contact_upsert, and by the admin once its inlines and tags are saved.
+    The admin saves its phone inlines itself, so the rule may have something to do there;
+    contact_upsert and contacts_bulk_write write cleaned phones, which always have a primary,
+    and send the signal directly.
     """
     phones_ensure_primary(contact=contact)
     contact_changed.send(sender=Contact, contact=contact, created=created)

@@ -409,6 +409,13 @@ def links_triage(*, link_ids: list[int]) -> Counter:
         busy = list(pending.values_list("pk", flat=True))
         counts[Result.NOT_PENDING] += len(others) - len(busy)
         counts[Result.BUSY] += len(busy)
+
+    def release_and_queue(link_ids: list[int]) -> None:
+        RemoteLink.objects.filter(pk__in=[link.pk for link in claimed], claimed_by=holder).update(
+            claimed_by="", claimed_until=None
+        )
+        tasks_enqueue([(pk, None) for pk in busy + link_ids])
+
     try:
         # Reads and payloads first, outside any transaction: on SQLite a transaction holds
         # the database's one write lock, which the web process's saves wait for.
@@ -418,18 +425,12 @@ def links_triage(*, link_ids: list[int]) -> Counter:
                 settled = _links_finish(group, holder, state, **dict(fields))
                 counts[result] += settled
                 counts["changed"] += len(group) - settled  # left pending for their change's push
-            RemoteLink.objects.filter(
-                pk__in=[link.pk for link in claimed], claimed_by=holder
-            ).update(claimed_by="", claimed_until=None)
-            tasks_enqueue([(pk, None) for pk in busy + needs_request])
+            release_and_queue(needs_request)
     except Exception:
         # Nothing above was kept: let each link take the single push's path, which records
         # whatever goes wrong with it on its own.
         with transaction.atomic():
-            RemoteLink.objects.filter(
-                pk__in=[link.pk for link in claimed], claimed_by=holder
-            ).update(claimed_by="", claimed_until=None)
-            tasks_enqueue([(pk, None) for pk in busy + [link.pk for link in links]])
+            release_and_queue([link.pk for link in links])
         raise
     counts["queued"] += len(needs_request)
     return +counts  # without the zeros
