@@ -13,7 +13,7 @@ from crm.services import contact_upsert
 from integrations import push as engine
 from integrations.models import RemoteLink
 from integrations.push import Result, links_triage
-from integrations.services import BATCH, links_enqueue_pending, links_mark_pending
+from integrations.services import BATCH, links_enqueue_pending, links_mark_pending, tasks_enqueue
 from tests.integrations_fixtures import *  # noqa: F403
 from tests.integrations_fixtures import drain
 
@@ -80,6 +80,31 @@ def test_a_single_contact_gets_its_own_push_and_many_go_by_batches(connection):
     assert {i for _, ids in tasks() for i in ids} == set(
         RemoteLink.objects.values_list("pk", flat=True)
     )
+
+
+@pytest.mark.django_db
+def test_a_task_queued_in_bulk_is_the_row_the_backends_enqueue_writes():
+    from integrations.tasks import push_link
+
+    later = timezone.now() + datetime.timedelta(minutes=5)
+    push_link.enqueue(link_id=1)
+    push_link.using(run_after=later).enqueue(link_id=2)
+    before = timezone.now()
+    tasks_enqueue([(1, None), (2, later)])
+
+    ignored = {"id", "enqueued_at"}
+    columns = [f.attname for f in DBTaskResult._meta.concrete_fields if f.attname not in ignored]
+    rows = DBTaskResult.objects.values_list(*columns)
+
+    def by_link(rows):
+        return sorted(rows, key=lambda row: row[columns.index("args_kwargs")]["kwargs"]["link_id"])
+
+    ours, theirs = rows.filter(enqueued_at__gte=before), rows.filter(enqueued_at__lt=before)
+    assert by_link(ours) == by_link(theirs)
+    # The row template is prepared once per process; the enqueue time is each call's own.
+    tasks_enqueue([(3, None)])
+    stamps = DBTaskResult.objects.order_by("enqueued_at").values_list("enqueued_at", flat=True)
+    assert stamps[4] > stamps[3] >= before
 
 
 @pytest.mark.django_db
