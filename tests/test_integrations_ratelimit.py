@@ -141,6 +141,28 @@ def test_a_throttled_push_is_queued_for_when_the_connection_may_send(connection,
 
 
 @pytest.mark.django_db
+def test_a_push_while_a_retry_after_holds_the_connection_is_queued_before_any_work(
+    connection, sandbox, django_assert_max_num_queries
+):
+    [contact] = make_contacts(1)
+    rate_pause(connection=connection, seconds=30)
+    link = RemoteLink.objects.get(contact=contact, connection=connection)
+    DBTaskResult.objects.all().delete()
+
+    # The link with its connection, the backlog count for the spread, the link's next
+    # attempt and its task (in a savepoint here): no claim, contact read, slot or booking.
+    with django_assert_max_num_queries(6) as captured:
+        assert link_push(link_id=link.pk) == Result.THROTTLED
+
+    assert not any("integrations_connectionslot" in q["sql"] for q in captured.captured_queries)
+    link.refresh_from_db()
+    assert (link.claimed_by, link.state) == ("", "pending")
+    assert not PushAttempt.objects.exists()
+    [task] = DBTaskResult.objects.all()
+    assert (task.run_after - timezone.now()).total_seconds() > 29
+
+
+@pytest.mark.django_db
 def test_a_new_contacts_push_costs_a_fixed_number_of_statements(
     connection, sandbox, django_assert_max_num_queries
 ):
