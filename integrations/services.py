@@ -16,7 +16,7 @@ from django.db import connections, router, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django_tasks_db import DatabaseBackend
-from django_tasks_db.models import DBTaskResult, get_date_max
+from django_tasks_db.models import DBTaskResult
 
 from crm.models import Contact
 
@@ -411,6 +411,13 @@ def _tasks_insert(tasks: list[tuple[Any, dict, Any]]) -> None:
         DBTaskResult._meta.get_field, ("id", "args_kwargs", "run_after")
     )
     now = timezone.now()
+    # A task to run now is due from now, where the backend's enqueue() stores "no time" as
+    # the year 9999. Its worker claims the first ready task in (priority, run_after) order
+    # with a filter the index cannot apply: with tasks at 9999, every claim walked past
+    # every retry not yet due (5,000 of them cost each claim 4 ms of PostgreSQL time, for
+    # every queue). Due from now, a due task is the index's first entry, and tasks run in
+    # the order they became due, retries included.
+    due_now = run_after_field.get_db_prep_save(now, connection)
     rows: dict[str, dict] = {}  # per task path: the row's values shared by this call's tasks
     params = []
     sql = ""
@@ -429,8 +436,9 @@ def _tasks_insert(tasks: list[tuple[Any, dict, Any]]) -> None:
         row[args_field.attname] = args_field.get_db_prep_save(
             {"args": [], "kwargs": kwargs}, connection
         )
-        if run_after:
-            row[run_after_field.attname] = run_after_field.get_db_prep_save(run_after, connection)
+        row[run_after_field.attname] = (
+            run_after_field.get_db_prep_save(run_after, connection) if run_after else due_now
+        )
         params.append(list(row.values()))
     with transaction.atomic(using=db, savepoint=False), connection.cursor() as cursor:
         if len(params) == 1:  # a contact save: psycopg's executemany would add a pipeline sync
@@ -460,7 +468,7 @@ def _task_row_template(
         task_path=task_path,
         queue_name=queue_name,
         backend_name=backend,
-        run_after=get_date_max(),
+        run_after=None,  # each row's own
     )
     stamped = [
         f for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)

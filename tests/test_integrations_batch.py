@@ -92,7 +92,7 @@ def test_a_task_queued_in_bulk_is_the_row_the_backends_enqueue_writes():
     before = timezone.now()
     tasks_enqueue([(1, None), (2, later)])
 
-    ignored = {"id", "enqueued_at"}
+    ignored = {"id", "enqueued_at", "run_after"}
     columns = [f.attname for f in DBTaskResult._meta.concrete_fields if f.attname not in ignored]
     rows = DBTaskResult.objects.values_list(*columns)
 
@@ -105,6 +105,23 @@ def test_a_task_queued_in_bulk_is_the_row_the_backends_enqueue_writes():
     tasks_enqueue([(3, None)])
     stamps = DBTaskResult.objects.order_by("enqueued_at").values_list("enqueued_at", flat=True)
     assert stamps[4] > stamps[3] >= before
+
+
+@pytest.mark.django_db
+def test_a_task_to_run_now_is_claimed_before_tasks_not_yet_due():
+    # The worker claims the first ready task in the model's order, filtering out those not
+    # yet due as it goes: a due task must come first, or each claim walks every retry
+    # waiting for its time. Due from its enqueue time, it also runs in the order it became
+    # due among retries that came due earlier.
+    now = timezone.now()
+    tasks_enqueue([(n, now + datetime.timedelta(minutes=n)) for n in range(1, 4)])
+    tasks_enqueue([(10, now - datetime.timedelta(seconds=1)), (20, None)])
+
+    order = DBTaskResult.objects.filter(status="READY").order_by(*DBTaskResult._meta.ordering)
+    assert [t.args_kwargs["kwargs"]["link_id"] for t in order] == [10, 20, 1, 2, 3]
+    fresh = DBTaskResult.objects.get(args_kwargs__kwargs__link_id=20)
+    assert fresh.run_after == fresh.enqueued_at
+    assert DBTaskResult.objects.ready().count() == 2
 
 
 @pytest.mark.django_db
