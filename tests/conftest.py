@@ -34,9 +34,13 @@ def staff_client(client, django_user_model):
 
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    """Cached values (admin filter choices, API throttle counts) never leak between tests."""
+    """Cached values (admin filter choices, API throttle counts, backlog spreads) never leak
+    between tests."""
     from django.core.cache import cache
 
+    from integrations import throttle
+
     cache.clear()
+    throttle._spreads.clear()
     yield
     cache.clear()

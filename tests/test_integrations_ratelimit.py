@@ -14,9 +14,10 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from crm.services import contact_upsert
+from integrations import throttle
 from integrations.models import Connection, PushAttempt, RemoteLink
 from integrations.push import Result, link_push
-from integrations.throttle import rate_pause
+from integrations.throttle import backlog_spread, rate_pause
 from tests.integrations_fixtures import *  # noqa: F403
 
 
@@ -160,6 +161,23 @@ def test_a_push_while_a_retry_after_holds_the_connection_is_queued_before_any_wo
     assert not PushAttempt.objects.exists()
     [task] = DBTaskResult.objects.all()
     assert (task.run_after - timezone.now()).total_seconds() > 29
+
+
+@pytest.mark.django_db
+def test_a_worker_counts_a_connections_backlog_once_in_a_while(
+    connection, django_assert_num_queries, monkeypatch
+):
+    make_contacts(3)
+    Connection.objects.filter(pk=connection.pk).update(rate_limit=2)
+    connection.refresh_from_db()
+    with django_assert_num_queries(1):
+        assert backlog_spread(connection=connection) == 1.5  # 3 pending at 2 requests/s
+
+    RemoteLink.objects.filter(connection=connection).update(state="failed")
+    with django_assert_num_queries(0):  # every re-queued push asks; the count is reused
+        assert backlog_spread(connection=connection) == 1.5
+    monkeypatch.setattr(throttle, "SPREAD_REUSE_SECONDS", 0.0)
+    assert backlog_spread(connection=connection) == 0.0
 
 
 @pytest.mark.django_db
