@@ -39,6 +39,7 @@ from .throttle import (
     backlog_spread,
     rate_pause,
     rate_reserve,
+    schedule_wait,
     slot_acquire,
     slot_release,
 )
@@ -99,8 +100,8 @@ def link_push(*, link_id: int) -> Result:
         return Result.INACTIVE
     if link.state != RemoteLink.State.PENDING:
         return Result.NOT_PENDING
-    held = _held_for(connection)
-    if held is not None:
+    held = schedule_wait(connection)
+    if held > settings.INTEGRATIONS["MAX_INLINE_WAIT"]:
         # rate_reserve would refuse this push: queue it for later before any claim, read or
         # payload. A connection held by a provider's Retry-After otherwise had every worker
         # do all of that for each queued push (two throttled runs per contact pushed).
@@ -131,15 +132,6 @@ def link_push(*, link_id: int) -> Result:
         RemoteLink.objects.filter(pk=link.pk, claimed_by=holder).update(
             claimed_by="", claimed_until=None
         )
-
-
-def _held_for(connection: Connection) -> float | None:
-    """Seconds the connection's schedule is booked or held (a Retry-After) beyond what a push
-    would wait for inline, as loaded with the link; None when a push may go ahead."""
-    if connection.next_request_at is None:
-        return None
-    held = (connection.next_request_at - timezone.now()).total_seconds()
-    return held if held > settings.INTEGRATIONS["MAX_INLINE_WAIT"] else None
 
 
 class Prepared(NamedTuple):

@@ -60,6 +60,13 @@ def slot_release(*, connection: Connection, holder: str) -> None:
     )
 
 
+def schedule_wait(connection: Connection) -> float:
+    """Seconds until the connection's schedule (its rate bookings, or a provider's
+    Retry-After) lets a request go, as loaded with the connection: no query."""
+    held = connection.next_request_at
+    return max(0.0, (held - timezone.now()).total_seconds()) if held else 0.0
+
+
 def rate_reserve(*, connection: Connection, requests: int = 1, wait: bool = True) -> None:
     """Book `requests` of the connection's rate budget, waiting for the schedule to reach us.
 
@@ -75,8 +82,7 @@ def rate_reserve(*, connection: Connection, requests: int = 1, wait: bool = True
     if not rate or rate <= 0:
         # No schedule to book, but a provider's Retry-After (rate_pause) holds the connection
         # all the same. Read from the connection as loaded for this push: no extra query.
-        held = connection.next_request_at
-        delay = (held - timezone.now()).total_seconds() if held and wait else 0.0
+        delay = schedule_wait(connection) if wait else 0.0
         if delay > settings.INTEGRATIONS["MAX_INLINE_WAIT"]:
             raise Throttled(delay)
         if delay > 0:
