@@ -204,18 +204,3 @@ def apply_transport_faults(emulator: Emulator) -> Reply | None:
     ):
         return Reply(faults.error_status, None)
     return None
-
-
-def make_server(host: str = "127.0.0.1", port: int = 8001, **options) -> SandboxServer:
-    from .close import CloseEmulator
-    from .contactship import ContactshipEmulator
-    from .getraze import GetRazeEmulator
-    from .klen import KlenEmulator
-
-    keys = options.get("api_keys") or {"sandbox-key": GetRazeEmulator.DEFAULT_PERMISSIONS}
-    # Every provider accepts the same keys; each reads the permissions it knows (see Klen).
-    emulators = {
-        emulator.name: emulator(keys)
-        for emulator in (GetRazeEmulator, ContactshipEmulator, KlenEmulator, CloseEmulator)
-    }
-    return SandboxServer((host, port), emulators)
