@@ -46,7 +46,8 @@ migrate: setup
 seed: migrate
 	$(MANAGE) seed_demo
 
-# Web server, worker, the retry sweep and the provider sandbox, stopped together by Ctrl-C.
+# Web server, worker, the retry sweep and the provider sandbox (Procfile.dev), stopped together by
+# Ctrl-C.
 # The demo connections are added after the seed, so the demo contacts are not all pushed at
 # start; every contact edited from then on is pushed to the four sandbox providers.
 CLOSE_FIELDS := {"industry": "cf_sandboxIndustry", "deal_size": "cf_sandboxDealSize", "last_meeting": "cf_sandboxLastMeeting", "tags": "cf_sandboxTags"}
@@ -60,12 +61,11 @@ run: seed
 	$(MANAGE) add_connection "Close sandbox" --provider close --api-key sandbox-key \
 	    --base-url $(SANDBOX)/close/api/v1 --auto-push --rate-limit 5 \
 	    --option lead_strategy=by_company --option 'custom_field_map=$(CLOSE_FIELDS)'
-	@echo "Admin: http://$(HOST):$(PORT)/admin/  API docs: http://$(HOST):$(PORT)/api/docs/  Sandbox: $(SANDBOX)"
-	@trap 'kill 0' EXIT INT TERM; \
-	$(MANAGE) run_sandbox --host $(HOST) --port $(SANDBOX_PORT) & \
-	$(MANAGE) db_worker --interval 0.5 & \
-	$(MANAGE) push_contacts --pending --every 60 & \
-	$(MANAGE) runserver $(HOST):$(PORT)
+	@echo "Admin: http://$(HOST):$(PORT)/admin/ (sign in as demo / demo-relay-crm)"
+	@echo "API docs: http://$(HOST):$(PORT)/api/docs/  Sandbox: $(SANDBOX)  Ctrl-C stops everything."
+	@# honcho exits 130 after Ctrl-C, which is how this stack is meant to stop.
+	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" RELAY_HOST=$(HOST) RELAY_PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) \
+	    $(VENV)/bin/honcho --no-prefix -f Procfile.dev start || [ $$? -eq 130 ]
 
 lint: setup
 	$(VENV)/bin/ruff check .
