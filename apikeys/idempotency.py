@@ -48,20 +48,25 @@ def idempotent(request, run: Callable[[], Response]) -> Response:
     if found is not None:
         return _replay(found, fingerprint)
     try:
-        # The record is written in the contact's transaction: a crash leaves neither, and a
-        # concurrent request with the same key blocks on the unique constraint until this
-        # one commits, then fails here and replays it.
+        # The key is claimed before the request runs, in the request's transaction: a
+        # concurrent request with the same key blocks on the unique constraint until this one
+        # ends, then replays its result (or, if this one failed and rolled back, runs itself).
+        # Claiming first matters: run last, the record would come after the contact's own
+        # unique email, and a concurrent retry would fail on the email (409) instead.
         with transaction.atomic():
+            record = IdempotencyRecord.objects.create(
+                principal=principal, key=key, fingerprint=fingerprint, status_code=0, body={}
+            )
             response = run()
             if status.is_success(response.status_code):
-                IdempotencyRecord.objects.create(
-                    principal=principal,
-                    key=key,
-                    fingerprint=fingerprint,
-                    status_code=response.status_code,
-                    body=json.loads(json.dumps(response.data, cls=JSONEncoder)),
-                    location=response.headers.get("Location", ""),
-                )
+                record.status_code = response.status_code
+                record.body = json.loads(json.dumps(response.data, cls=JSONEncoder))
+                record.location = response.headers.get("Location", "")
+                record.save(update_fields=["status_code", "body", "location"])
+            else:
+                # A failed request created nothing and is not remembered: sending it again
+                # simply runs it again.
+                transaction.set_rollback(True)
     except IntegrityError:
         found = _find(principal, key)
         if found is None:
