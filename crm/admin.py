@@ -3,7 +3,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.utils import flatten_fieldsets
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db.models import Count
 from django.db.models.functions import Lower
 from django.http import HttpResponseRedirect, JsonResponse
@@ -63,9 +63,8 @@ class PrimaryKeyFirstPaginator(Paginator):
     """Finds a page's rows by primary key first, then reads them.
 
     OFFSET makes the database walk every row before the page. Walked in the ordering's index
-    alone (an index-only scan), that is cheap; fetching each skipped row's columns too is
-    not: page 500 of 100,000 contacts took 32 ms read whole and 14 ms as ids then rows. One
-    query more on every page, the same on page 1 and page 1,000.
+    alone (an index-only scan), that is cheap; fetching each skipped row's columns too is not
+    (docs/benchmarks.md). One query more on every page, the same on page 1 and page 1,000.
     """
 
     def page(self, number):
@@ -76,7 +75,7 @@ class PrimaryKeyFirstPaginator(Paginator):
             top = self.count
         ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
         rows = self.object_list.filter(pk__in=ids) if ids else self.object_list.none()
-        return self._get_page(rows, number, self)
+        return Page(rows, number, self)
 
 
 @admin.register(Contact)
@@ -177,8 +176,8 @@ class ContactAdmin(ImportExportModelAdmin):
         """The confirmation: the previewed file is queued, and staff watch its progress.
 
         The preview (import_action) stays the library's page, in the request: a dry run that
-        only validates (ContactResource.import_plan, a few seconds for 10,000 rows). Writing
-        them is left to the worker (crm.importing), which reports its progress.
+        only validates (ContactResource.import_plan). Writing the rows is left to the worker
+        (crm.importing), which reports its progress.
         """
         if not self.has_import_permission(request):
             raise PermissionDenied
@@ -232,8 +231,8 @@ class ContactAdmin(ImportExportModelAdmin):
         contact_written(contact=form.instance, created=not change)
 
     def action_checkbox(self, obj):
-        # Django renders this checkbox through the form widget templates, about a millisecond
-        # a row: a third of a 100-row page. The same markup, written directly (a test compares
+        # Django renders this checkbox through the form widget templates, a large share of a
+        # 100-row page (docs/benchmarks.md). The same markup, written directly (a test compares
         # it with Django's).
         label = format_html(gettext("Select this object for an action - {}"), str(obj))
         return format_html(

@@ -74,7 +74,7 @@ def test_the_row_checkbox_is_the_markup_django_renders(contact_factory):
     from django.contrib.admin import ModelAdmin
 
     contact = contact_factory(first_name='Ana "<b>"', last_name="O'Neil & Co")
-    contact_admin = admin.site._registry[Contact]
+    contact_admin = admin.site.get_model_admin(Contact)
     assert contact_admin.action_checkbox(contact) == ModelAdmin.action_checkbox(
         contact_admin, contact
     )

@@ -7,17 +7,20 @@ gets it without code of its own.
 """
 
 import base64
+import io
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
 from crm.models import Contact
 
-from . import crypto
-from .models import Connection, RemoteLink
-from .providers import ProviderError, adapter_class
+from .. import crypto
+from ..models import Connection, RemoteLink
+from ..providers import ProviderError, adapter_class
+from ..push import payload_hash
 
 PLACEHOLDER_ID = "(id from the provider)"
 # Enough for every adapter's reading of a miss (GetRaze, Klen and Close lists, Contactship's
@@ -36,7 +39,9 @@ class Preview:
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
-class _Recorder(requests.Session):
+class RecordingSession(requests.Session):
+    """Records each request the adapter makes and answers it with `answer`, sending nothing."""
+
     def __init__(self, api_key: str):
         super().__init__()
         self.api_key = api_key
@@ -47,8 +52,8 @@ class _Recorder(requests.Session):
         self.sent.append(
             {
                 "method": method,
-                "url": url + (f"?{requests.compat.urlencode(params)}" if params else ""),
-                "headers": {k: self._mask(k, v) for k, v in (headers or {}).items()},
+                "url": url + (f"?{urlencode(params)}" if params else ""),
+                "headers": {k: self.mask(k, v) for k, v in (headers or {}).items()},
                 "body": _pretty(json),
             }
         )
@@ -56,10 +61,11 @@ class _Recorder(requests.Session):
         response.status_code = 200
         response.url = url
         response.headers["Content-Type"] = "application/json"
-        response._content = _dumps(self.answer).encode()
+        # The body the adapter reads, given the way a transport adapter gives it.
+        response.raw = io.BytesIO(_dumps(self.answer).encode())
         return response
 
-    def _mask(self, name: str, value: str) -> str:
+    def mask(self, name: str, value: str) -> str:
         if not self.api_key:
             return value
         secrets = (self.api_key, base64.b64encode(f"{self.api_key}:".encode()).decode())
@@ -81,14 +87,12 @@ def payload_previews(*, contact: Contact) -> list[Preview]:
 def payload_preview(
     *, contact: Contact, connection: Connection, link: RemoteLink | None = None
 ) -> Preview:
-    from .push import payload_hash  # the engine's own comparison
-
     preview = Preview(connection)
     try:
         api_key = connection.api_key
     except crypto.SecretUnreadable as exc:
         api_key, preview.error = "", str(exc)
-    session = _Recorder(api_key)
+    session = RecordingSession(api_key)
     adapter = adapter_class(connection.provider)(
         base_url=connection.base_url,
         api_key=api_key,
@@ -100,6 +104,7 @@ def payload_preview(
     if preview.skipped:
         return preview
     remote_id = link.remote_id if link else ""
+    # The engine's own comparison: unchanged here means the push would send nothing.
     preview.unchanged = bool(remote_id) and link.payload_hash == payload_hash(payload)
     try:
         if remote_id:

@@ -1,0 +1,121 @@
+"""The connection pages: settings with a write-only key, status, link counts, test, resume."""
+
+from django.contrib import admin, messages
+from django.db.models import Count, Q
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from ..models import Connection
+from ..services import connection_resume, links_enqueue_pending
+from . import pages
+from .display import connection_status
+from .forms import ConnectionForm
+
+PAUSED_HELP = (
+    "Pushes to this connection are paused because the provider refused the "
+    "credentials. Enter a new API key and save, or use “Test connection”, then "
+    "resume it from the connection list."
+)
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    form = ConnectionForm
+    change_form_template = "admin/integrations/connection_change_form.html"  # "Fetch fields"
+    list_display = (
+        "name",
+        "provider",
+        "base_url",
+        "masked_key",
+        "enabled",
+        "auto_push",
+        "status",
+        "link_counts",
+    )
+    list_filter = ("provider", "enabled", "auto_push")
+    search_fields = ("name",)
+    readonly_fields = ("masked_key", "status", "paused_reason", "created_at", "updated_at")
+    actions = ["resume", "push_pending"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = [
+            (None, {"fields": ("name", "provider", "base_url", "api_key", "enabled", "auto_push")}),
+            ("Limits and options", {"fields": ("concurrency", "rate_limit", "options")}),
+        ]
+        if obj is not None:
+            fieldsets[0][1]["fields"] = (*fieldsets[0][1]["fields"], "masked_key", "status")
+            fieldsets.append(("Record", {"fields": ("created_at", "updated_at")}))
+        if obj is not None and obj.is_paused:
+            # First on the page: why nothing is pushed, and what fixes it.
+            fieldsets.insert(
+                0, ("Paused", {"fields": ("paused_reason",), "description": PAUSED_HELP})
+            )
+        return fieldsets
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                pending_count=Count("links", filter=Q(links__state="pending")),
+                failed_count=Count("links", filter=Q(links__state="failed")),
+                synced_count=Count("links", filter=Q(links__state="synced")),
+            )
+        )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # New credentials for a paused connection are the fix staff were asked for.
+        if change and obj.is_paused and form.cleaned_data.get("api_key"):
+            queued = connection_resume(connection=obj)
+            self.message_user(request, f"Connection resumed; {queued} pending pushes queued.")
+        elif change and "enabled" in form.changed_data and obj.is_active:
+            # Pushes that waited while it was disabled.
+            queued = links_enqueue_pending(connection=obj)
+            self.message_user(request, f"{queued} pending pushes queued.")
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.close_fields_view)
+        name = "integrations_connection_close_fields"
+        test = self.admin_site.admin_view(self.test_connection_view)
+        return [
+            path("<path:object_id>/close-fields/", view, name=name),
+            path("<path:object_id>/test/", test, name="integrations_connection_test"),
+            *super().get_urls(),
+        ]
+
+    def test_connection_view(self, request, object_id):
+        return pages.connection_test(self, request, object_id)
+
+    def close_fields_view(self, request, object_id):
+        return pages.connection_close_fields(self, request, object_id)
+
+    @admin.display(description="API key")
+    def masked_key(self, obj):
+        return obj.api_key_masked
+
+    @admin.display(description="Status")
+    def status(self, obj):
+        return connection_status(obj)
+
+    @admin.display(description="Links")
+    def link_counts(self, obj):
+        url = reverse("admin:integrations_remotelink_changelist")
+        return format_html(
+            '<a href="{}?connection__id__exact={}">{} synced · {} pending · {} failed</a>',
+            url,
+            obj.pk,
+            getattr(obj, "synced_count", 0),
+            getattr(obj, "pending_count", 0),
+            getattr(obj, "failed_count", 0),
+        )
+
+    @admin.action(description="Resume and push pending contacts", permissions=["change"])
+    def resume(self, request, queryset):
+        queued = sum(connection_resume(connection=c) for c in queryset)
+        self.message_user(request, f"{queued} pending pushes queued.", messages.SUCCESS)
+
+    @admin.action(description="Queue pending pushes again", permissions=["change"])
+    def push_pending(self, request, queryset):
+        queued = sum(links_enqueue_pending(connection=c) for c in queryset)
+        self.message_user(request, f"{queued} pending pushes queued.", messages.SUCCESS)

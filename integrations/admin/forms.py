@@ -1,0 +1,62 @@
+"""The admin's forms: a connection's settings and the "Push to provider…" choice."""
+
+from django import forms
+
+from ..models import Connection
+
+
+class ConnectionForm(forms.ModelForm):
+    # Write-only: never rendered back into the page (render_value=False), so the stored key
+    # can't be read from the HTML; empty on a change keeps the stored key.
+    api_key = forms.CharField(
+        label="API key",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+
+    class Meta:
+        model = Connection
+        fields = [
+            "name",
+            "provider",
+            "base_url",
+            "api_key",
+            "enabled",
+            "auto_push",
+            "options",
+            "concurrency",
+            "rate_limit",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.api_key_encrypted:
+            self.fields[
+                "api_key"
+            ].help_text = f"Stored: {self.instance.api_key_masked}. Leave empty to keep it."
+
+    def clean_api_key(self):
+        key = self.cleaned_data.get("api_key", "")
+        if not key and not self.instance.api_key_encrypted:
+            raise forms.ValidationError("Enter the provider's API key.", code="required")
+        return key
+
+    def clean_options(self):
+        options = self.cleaned_data.get("options") or {}
+        if not isinstance(options, dict):
+            raise forms.ValidationError("Options must be a JSON object.", code="invalid")
+        return options
+
+    def save(self, commit=True):
+        if self.cleaned_data.get("api_key"):
+            self.instance.api_key = self.cleaned_data["api_key"]
+        return super().save(commit)
+
+
+class PushForm(forms.Form):
+    connections = forms.ModelMultipleChoiceField(
+        queryset=Connection.objects.filter(enabled=True),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Disabled connections are not listed.",
+    )
