@@ -9,7 +9,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from .models import Contact, CustomField, PhoneNumber
-from .services import CONTACT_FIELDS, contact_find_duplicate, custom_fields_clean, phone_parse
+from .selectors import contact_find_duplicate
+from .validation import CONTACT_FIELDS, custom_fields_clean, phone_parse
 
 CUSTOM_FIELD_PREFIX = "cf_"
 
@@ -137,11 +138,30 @@ class PhoneNumberForm(forms.ModelForm):
     def validate_constraints(self):
         # The one-primary rule is checked across the whole formset (a flag may move from one
         # row to another in a single save); the database state seen row by row is stale.
-        exclude = self._get_validation_exclusions() | {"is_primary"}
+        exclude = self.fields_not_validated() | {"is_primary"}
         try:
             self.instance.validate_constraints(exclude=exclude)
         except ValidationError as exc:
-            self._update_errors(exc)
+            self.add_error(None, exc)
+
+    def fields_not_validated(self) -> set[str]:
+        """The model fields the form leaves out of model validation, as ModelForm does: those
+        it does not edit, those that failed the form's own checks, and required ones left
+        empty in a field the form does not require."""
+        exclude = set()
+        for field in self.instance._meta.fields:
+            form_field = self.fields.get(field.name)
+            if (
+                form_field is None
+                or self.has_error(field.name)
+                or (
+                    not field.blank
+                    and not form_field.required
+                    and self.cleaned_data.get(field.name) in form_field.empty_values
+                )
+            ):
+                exclude.add(field.name)
+        return exclude
 
 
 class PhoneNumberInlineFormSet(BaseInlineFormSet):

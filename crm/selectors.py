@@ -1,6 +1,7 @@
-"""Reads of the contact domain shared by the admin and the API."""
+"""Reads of the contact domain shared by the admin, the API and the import."""
 
 import re
+from collections.abc import Iterable
 
 import phonenumbers
 from django.conf import settings
@@ -17,7 +18,8 @@ from django.db.models import (
 )
 from django.db.models.functions import Lower
 
-from .models import Contact, PhoneNumber
+from .chunks import chunks
+from .models import Contact, PhoneNumber, normalize_email
 
 _PHONE_LIKE = re.compile(r"^[\d\s()+\-./]+$")
 _NON_DIGITS = re.compile(r"\D+")
@@ -75,8 +77,8 @@ def contact_admin_queryset() -> QuerySet[Contact]:
 
     The primary phone's number and, where the database orders an aggregate's input
     (PostgreSQL; SQLite from 3.44), the tag names joined by ", " in the Tag model's order.
-    Prefetching them instead made five model instances a contact, and parsed every phone
-    number: 60 ms of a 100-row page's 220 (PostgreSQL, a 2-core machine).
+    Prefetching them instead would build five model instances a contact and parse every
+    phone number, a large share of a page (docs/benchmarks.md).
     """
     primary = PhoneNumber.objects.filter(contact=OuterRef("pk")).order_by(
         *PhoneNumber._meta.ordering
@@ -101,3 +103,38 @@ def contact_list_queryset() -> QuerySet[Contact]:
         "tags",
         Prefetch("phone_numbers", queryset=PhoneNumber.objects.order_by("-is_primary", "id")),
     )
+
+
+def contact_find_duplicate(*, email: str, exclude_pk: int | None = None) -> Contact | None:
+    """The existing contact that `email` would duplicate, if any."""
+    email = normalize_email(email)
+    if not email:
+        return None
+    # Written as the unique index on LOWER(email) WHERE email <> '' is defined (its expression
+    # and its condition), so the lookup is an index search; `email__iexact` is not, and scans
+    # the whole table.
+    candidates = Contact.objects.alias(folded=Lower("email")).filter(~Q(email=""), folded=email)
+    if exclude_pk is not None:
+        candidates = candidates.exclude(pk=exclude_pk)
+    return candidates.order_by("pk").first()
+
+
+def contacts_find_by_email(*, emails: Iterable[str]) -> dict[str, Contact]:
+    """The contacts that these emails would duplicate, by lowercased email, in a few queries.
+
+    contact_find_duplicate for many emails at once: the same LOWER(email) index, the lowest
+    id first when (against the constraint) two match. Phones and tags come prefetched, so a
+    caller comparing rows with the stored contacts makes no query per contact.
+    """
+    folded = sorted({normalize_email(email) for email in emails} - {""})
+    found: dict[str, Contact] = {}
+    for chunk in chunks(folded):
+        contacts = (
+            Contact.objects.alias(folded=Lower("email"))
+            .filter(~Q(email=""), folded__in=chunk)
+            .order_by("pk")
+            .prefetch_related("phone_numbers", "tags")
+        )
+        for contact in contacts:
+            found.setdefault(contact.email.lower(), contact)
+    return found

@@ -2,9 +2,9 @@
 
 from django.tasks import task
 
+from .import_run import contact_import_run
+
 
 @task()
 def contact_import(*, import_id: int) -> str:
-    from .importing import contact_import_run
-
     return contact_import_run(import_id=import_id)

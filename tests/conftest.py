@@ -1,6 +1,6 @@
 import pytest
 
-from crm.factories import ContactFactory, CustomFieldFactory, PhoneNumberFactory, TagFactory
+from tests.factories import ContactFactory, CustomFieldFactory, PhoneNumberFactory, TagFactory
 
 
 @pytest.fixture

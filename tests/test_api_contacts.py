@@ -19,10 +19,10 @@ from crm.api.extensions import (
     contact_field_register,
     contact_field_unregister,
 )
-from crm.factories import ContactFactory, CustomFieldFactory, PhoneNumberFactory, TagFactory
 from crm.models import Contact, CustomField, Tag
 from tests.api_fixtures import *  # noqa: F403  (fixtures)
 from tests.api_fixtures import CONTACTS_URL, READ, WRITE, detail_url, error_codes
+from tests.factories import ContactFactory, CustomFieldFactory, PhoneNumberFactory, TagFactory
 
 SEED_PAYLOAD = {
     "first_name": "Jane",

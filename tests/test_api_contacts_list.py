@@ -6,10 +6,10 @@ import pytest
 from django.utils import timezone
 
 from crm.api.extensions import contact_field_extensions
-from crm.factories import ContactFactory, PhoneNumberFactory, TagFactory
 from crm.models import Contact
 from tests.api_fixtures import *  # noqa: F403  (fixtures)
 from tests.api_fixtures import CONTACTS_URL, error_codes
+from tests.factories import ContactFactory, PhoneNumberFactory, TagFactory
 
 
 def ids(response) -> list[int]:

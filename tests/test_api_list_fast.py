@@ -20,11 +20,11 @@ from crm.api.extensions import (
     contact_field_register,
     contact_field_unregister,
 )
-from crm.factories import ContactFactory, CustomFieldFactory, PhoneNumberFactory, TagFactory
 from crm.models import Contact, CustomField
 from integrations.models import Connection, RemoteLink
 from tests.api_fixtures import *  # noqa: F403  (fixtures)
 from tests.api_fixtures import CONTACTS_URL, detail_url, error_codes
+from tests.factories import ContactFactory, CustomFieldFactory, PhoneNumberFactory, TagFactory
 
 
 def results(response) -> list[dict]:

@@ -2,7 +2,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from crm.models import CustomField
-from crm.services import custom_fields_clean
+from crm.validation import custom_fields_clean
 
 pytestmark = pytest.mark.django_db
 

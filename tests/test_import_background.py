@@ -9,7 +9,7 @@ from django.db import connection as db_connection
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
-from crm import importing
+from crm import import_run
 from crm.models import Contact, ContactImport, CustomField
 from integrations.models import Connection, RemoteLink
 from tests.integrations_fixtures import drain
@@ -78,14 +78,14 @@ def test_the_task_imports_every_row_in_batches_with_progress_seen_meanwhile(
 
     # Progress is written each row here; what the endpoint answers meanwhile is recorded.
     seen = []
-    real_write = importing._progress_write
+    real_write = import_run.progress_write
 
     def write(import_id, counts):
         real_write(import_id, counts)
         seen.append((len(db_connection.atomic_blocks), staff_client.get(url).json()))
 
-    monkeypatch.setattr(importing, "PROGRESS_EVERY_ROWS", 1)
-    monkeypatch.setattr(importing, "_progress_write", write)
+    monkeypatch.setattr(import_run, "PROGRESS_EVERY_ROWS", 1)
+    monkeypatch.setattr(import_run, "progress_write", write)
     drain()
 
     # The first write comes before any batch's transaction opens (the test's own transaction
@@ -141,7 +141,7 @@ def test_imported_contacts_queue_their_pushes_in_bulk_when_the_import_commits(
     lines = "".join(f"P{i},,p{i}@example.com,,\n" for i in range(20))
     preview_and_confirm(staff_client, HEADER + lines)
     with django_capture_on_commit_callbacks(execute=True):
-        importing.contact_import_run(import_id=ContactImport.objects.get().pk)
+        import_run.contact_import_run(import_id=ContactImport.objects.get().pk)
     assert ContactImport.objects.get().status == "done"
     assert RemoteLink.objects.filter(connection=connection, state="pending").count() == 20
 

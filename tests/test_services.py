@@ -3,14 +3,9 @@ from django.core.exceptions import ValidationError
 from django.test import override_settings
 
 from crm.models import Contact, Tag
-from crm.services import (
-    ContactAlreadyExists,
-    contact_upsert,
-    phone_parse,
-    phones_clean,
-    tags_get_or_create,
-)
+from crm.services import contact_upsert, tags_get_or_create
 from crm.signals import contact_changed
+from crm.validation import ContactAlreadyExists, phone_parse, phones_clean
 
 pytestmark = pytest.mark.django_db
 
@@ -163,7 +158,7 @@ def test_upsert_leaves_phones_tags_and_custom_fields_alone_when_not_given():
 
 def test_tags_are_matched_case_insensitively_and_created_on_first_use():
     Tag.objects.create(name="VIP")
-    tags = tags_get_or_create(["vip", " New   Tag ", "new tag", ""])
+    tags = tags_get_or_create(names=["vip", " New   Tag ", "new tag", ""])
     assert [t.name for t in tags] == ["VIP", "New Tag"]
     assert Tag.objects.count() == 2
 

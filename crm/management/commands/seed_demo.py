@@ -1,15 +1,15 @@
 """Load demo data: a staff user and a few hundred realistic contacts. Safe to run again."""
 
+import datetime
 import random
 
-import factory.random
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from faker import Faker
+from django.utils import timezone
 
-from crm.factories import fictional_us_number
+from crm.demo_data import ascii_slug, demo_person, fictional_us_number
 from crm.models import Contact, CustomField, PhoneNumber
 from crm.services import contact_upsert
 
@@ -71,9 +71,6 @@ class Command(BaseCommand):
     @transaction.atomic
     def _ensure_contacts(self, count: int, seed: int, owner) -> int:
         # The same seed gives the same people, so a second run finds them all by email.
-        factory.random.reseed_random(seed)
-        fake = Faker()
-        fake.seed_instance(seed)
         rng = random.Random(seed)
         existing = set(
             Contact.objects.filter(email__endswith="@" + DEMO_EMAIL_DOMAIN).values_list(
@@ -82,51 +79,42 @@ class Command(BaseCommand):
         )
         created = 0
         for n in range(count):
-            first, last = fake.first_name(), fake.last_name()
-            email = f"{first}.{last}.{n}@{DEMO_EMAIL_DOMAIN}".lower()
-            company = fake.company()
-            person = self._person(fake, rng, n, first, last, email, company)
-            if email in existing:
+            person = self._person(rng, n)
+            if person["data"]["email"] in existing:
                 continue
             person["data"]["owner"] = owner
             contact_upsert(**person)
             created += 1
         return created
 
-    def _person(self, fake, rng, n, first, last, email, company) -> dict:
+    def _person(self, rng: random.Random, n: int) -> dict:
         # Every value is drawn whether or not the contact exists, so the sequence stays stable.
+        data = demo_person(rng)
+        first, last = ascii_slug(data["first_name"]), ascii_slug(data["last_name"])
         phones = [
             {"number": fictional_us_number(n * 2 + i), "type": rng.choice(PhoneNumber.Type.values)}
             for i in range(rng.choice([0, 1, 1, 2, 2, 3]))
         ]
         if phones and rng.random() < 0.1:
             phones[-1]["do_not_call"] = True
-        slug = company.lower().replace(",", "").replace(" ", "-").replace("--", "-")
+        last_meeting = timezone.localdate() - datetime.timedelta(days=rng.randint(0, 365))
         return {
             "data": {
-                "first_name": first,
-                "last_name": last,
-                "email": email,
-                "company": company,
-                "title": fake.job()[:200],
-                "linkedin_url": f"https://www.linkedin.com/in/{first}-{last}-{n}".lower(),
-                "website": f"https://{slug}.example.com",
-                "address": fake.street_address(),
-                "city": fake.city(),
-                "state": fake.state_abbr(),
-                "zip_code": fake.zipcode(),
+                **data,
+                "email": f"{first}.{last}.{n}@{DEMO_EMAIL_DOMAIN}",
+                "linkedin_url": f"https://www.linkedin.com/in/{first}-{last}-{n}",
+                "website": f"https://{ascii_slug(data['company'])}.example.com",
                 "country": rng.choice(["US", "US", "US", "CA", "GB", "BR", "DE"]),
                 "source": rng.choice(Contact.Source.values),
                 "status": rng.choice(Contact.Status.values),
                 "stage": rng.choice(Contact.Stage.values),
-                "description": fake.sentence(nb_words=12),
             },
             "phone_numbers": phones,
             "tags": rng.sample(TAGS, rng.randint(0, 3)),
             "custom_fields": {
                 "industry": rng.choice(CUSTOM_FIELDS[0]["choices"]),
                 "deal_size": rng.randrange(1_000, 250_000, 500),
-                "last_meeting": fake.date_between("-1y", "today").isoformat(),
+                "last_meeting": last_meeting.isoformat(),
                 "newsletter": rng.random() < 0.4,
             },
         }

@@ -1,19 +1,13 @@
-"""factory-boy factories for the contact domain, used by the tests and by `seed_demo`."""
+"""factory-boy factories for the contact domain (tests only: factory-boy and Faker are dev
+packages; `seed_demo` draws its data from crm.demo_data)."""
 
 import random
 
 import factory
 from factory.django import DjangoModelFactory
 
-from .models import Contact, CustomField, PhoneNumber, Tag
-
-# Area codes whose 555-01xx numbers libphonenumber accepts as valid; 555-0100..0199 are
-# reserved for fiction in North America, so demo data never dials a real person.
-_AREA_CODES = ["212", "312", "415", "512", "617", "646", "702", "720", "808", "917"]
-
-
-def fictional_us_number(n: int) -> str:
-    return f"+1{_AREA_CODES[n % len(_AREA_CODES)]}555{(n // len(_AREA_CODES)) % 100 + 100:04d}"
+from crm.demo_data import fictional_us_number
+from crm.models import Contact, CustomField, PhoneNumber, Tag
 
 
 class TagFactory(DjangoModelFactory):
