@@ -20,7 +20,8 @@ from rest_framework.exceptions import ErrorDetail
 from rest_framework.settings import api_settings
 
 from crm.models import Contact, CustomField, PhoneNumber
-from crm.services import CONTACT_FIELDS, ContactAlreadyExists, contact_upsert
+from crm.services import contact_upsert
+from crm.validation import CONTACT_FIELDS, ContactAlreadyExists
 
 from .errors import AlreadyExists
 from .extensions import contact_field_extensions
