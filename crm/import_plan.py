@@ -24,7 +24,7 @@ from django.utils.encoding import force_str
 from django.utils.safestring import mark_safe
 from import_export.results import RowResult
 
-from .import_columns import cell_text, errors_by_column, row_write
+from .import_columns import RowWrite, cell_text, errors_by_column, row_write
 from .models import Contact, CustomField, normalize_email
 from .services import contacts_bulk_write
 from .validation import ContactWrite, contact_prepare, custom_fields_clean, phones_clean
@@ -125,8 +125,8 @@ class ImportPlan:
         return RowPlan(write, diff)
 
 
-def row_changes(contact: Contact, write, definitions: Mapping[str, CustomField]) -> bool:
-    """Whether a row's write (import_columns.RowWrite) would change the stored contact."""
+def row_changes(contact: Contact, write: RowWrite, definitions: Mapping[str, CustomField]) -> bool:
+    """Whether a row's write would change the stored contact."""
     for name, value in write.data.items():
         current = getattr(contact, name)
         current = "" if current is None else str(current)

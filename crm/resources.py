@@ -59,6 +59,7 @@ class ContactResource(resources.ModelResource):
         skip_diff = True
         # The batches write each row's instance, and the admin history names it.
         store_instance = True
+        # Export reads the contacts (and their phones and tags) this many at a time.
         chunk_size = 500
 
     def __init__(self, *, plan_only: bool = False, **kwargs):

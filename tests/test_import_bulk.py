@@ -302,8 +302,8 @@ def test_the_import_costs_a_fixed_number_of_queries_per_batch_not_per_row(
     )
     monkeypatch.setattr(import_plan, "IMPORT_BATCH_ROWS", 100)
     # 300 rows (100 updates, 200 new, each with 2 phones, 2 tags and custom fields) in 3
-    # batches: about 10 queries to read the file's contacts, then about 11 a batch (43 in
-    # all when measured). Row by row this was about 10 queries a row, 3,000 in all.
+    # batches: about 10 queries to read the file's contacts, then about 11 a batch; row by
+    # row it would be about 10 queries a row.
     with django_assert_max_num_queries(50):
         contact_import_run(import_id=row.pk)
     row.refresh_from_db()
