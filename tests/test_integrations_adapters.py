@@ -4,6 +4,7 @@ order, ids quoted in paths, an answer without an id, a body that is not an objec
 paginated exact-match lookup, and what the error flags mean."""
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from crm.services import contact_upsert
 from integrations.models import Connection
@@ -74,6 +75,13 @@ def test_a_connection_without_a_base_url_gets_the_class_default(db, adapter):
     connection.api_key = SANDBOX_KEY
     connection.save()
     assert connection.base_url == adapter.default_base_url
+
+
+def test_add_connection_offers_the_registered_providers(db, capsys):
+    call_command("add_connection", "klen", provider="klen", api_key=SANDBOX_KEY)
+    assert "Klen AI at https://api.klen.ai/api/v1" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="invalid choice: 'nope'"):
+        call_command("add_connection", "other", provider="nope", api_key=SANDBOX_KEY)
 
 
 def test_a_connection_keeps_its_own_base_url_without_the_trailing_slash(db):
