@@ -6,19 +6,14 @@ from django.utils import timezone
 from crm.models import Contact
 
 from . import crypto
+from .providers import default_base_url, provider_choices
 
 
 class Connection(models.Model):
     """One account at one provider that contacts are pushed to."""
 
-    class Provider(models.TextChoices):
-        GETRAZE = "getraze", "GetRaze"
-        CONTACTSHIP = "contactship", "Contactship"
-        KLEN = "klen", "Klen AI"
-        CLOSE = "close", "Close"
-
     name = models.CharField(max_length=100, unique=True)
-    provider = models.CharField(max_length=20, choices=Provider.choices)
+    provider = models.CharField(max_length=20, choices=provider_choices)
     base_url = models.URLField(
         "base URL",
         max_length=500,
@@ -56,10 +51,8 @@ class Connection(models.Model):
         return self.name
 
     def save(self, *args, **kwargs):
-        from .providers import OFFICIAL_BASE_URLS
-
         if not self.base_url:
-            self.base_url = OFFICIAL_BASE_URLS.get(self.provider, "")
+            self.base_url = default_base_url(self.provider)
         self.base_url = self.base_url.rstrip("/")
         super().save(*args, **kwargs)
 

@@ -32,7 +32,7 @@ from crm.models import Contact
 from .crypto import SecretUnreadable
 from .models import Connection, PushAttempt, RemoteLink
 from .providers import Adapter, ProviderError, adapter_class
-from .providers.base import session_for
+from .providers.base_http import session_for
 from .services import connection_options_merge, connection_pause, tasks_enqueue
 from .throttle import (
     Throttled,
@@ -141,6 +141,7 @@ class Prepared(NamedTuple):
     adapter: Adapter
     budget: "RequestBudget"
     payload: dict
+    context: object  # what a create needs besides the payload (Close's lead)
     digest: str
 
 
@@ -165,7 +166,8 @@ def _prepare(link: RemoteLink, connection: Connection) -> "Prepared | Result":
         result, state, fields = settled
         _finish(link, generation, state, **fields)
         return result
-    return Prepared(generation, adapter, budget, payload, digest)
+    context = adapter.build_context(contact)
+    return Prepared(generation, adapter, budget, payload, context, digest)
 
 
 def _settled_without_request(
@@ -189,7 +191,7 @@ def _deliver(link: RemoteLink, connection: Connection, prepared: Prepared) -> Re
     rate_reserve(connection=connection, requests=requests)
     prepared.budget.booked = requests
     try:
-        remote_id = _send(prepared.adapter, link.remote_id, prepared.payload)
+        remote_id = _send(prepared.adapter, link.remote_id, prepared.payload, prepared.context)
     except ProviderError as error:
         return _failed(link, connection, prepared.generation, error)
     _finish(
@@ -207,7 +209,7 @@ def _deliver(link: RemoteLink, connection: Connection, prepared: Prepared) -> Re
     return Result.SYNCED
 
 
-def _send(adapter: Adapter, remote_id: str, payload: dict) -> str:
+def _send(adapter: Adapter, remote_id: str, payload: dict, context: object) -> str:
     """Create or update the remote record; return its ID."""
     if remote_id:
         try:
@@ -215,19 +217,19 @@ def _send(adapter: Adapter, remote_id: str, payload: dict) -> str:
             return remote_id
         except ProviderError as error:
             # A 404 about the connection (Klen's team_not_found) is not a record gone.
-            if error.status != 404 or error.auth:
+            if error.status != 404 or error.misconfigured:
                 raise
             # Deleted on the provider's side: create it again and record the new ID.
-    return _create(adapter, payload)
+    return _create(adapter, payload, context)
 
 
-def _create(adapter: Adapter, payload: dict) -> str:
+def _create(adapter: Adapter, payload: dict, context: object) -> str:
     # Look up first: a provider may accept duplicates silently instead of answering 409
     # (GetRaze has no unique index on email), and an earlier try may have created it.
     found = adapter.lookup(payload)
     if found is None:
         try:
-            return adapter.create(payload)
+            return adapter.create(payload, context=context)
         except ProviderError as error:
             # 409: someone has this contact. No answer or a 5xx: our create may have been
             # applied (GetRaze stores the contact before a tags error). Either way, look.
@@ -247,7 +249,7 @@ def _failed(
 ) -> Result:
     errors = {"last_error_code": error.code[:100], "last_error_message": error.message}
     attempts = link.attempts + 1
-    if error.auth:
+    if error.misconfigured:
         connection_pause(connection=connection, reason=str(error))
         # Not the contact's fault: it stays pending and is pushed when the connection resumes.
         _finish(link, generation, RemoteLink.State.PENDING, attempts=attempts, **errors)
@@ -349,7 +351,7 @@ class AttemptRecorder:
     ) -> None:
         if error is None:
             outcome = PushAttempt.Outcome.SUCCESS
-        elif error.auth:
+        elif error.misconfigured:
             outcome = PushAttempt.Outcome.AUTH
         elif error.status == 404:
             outcome = PushAttempt.Outcome.NOT_FOUND

@@ -85,7 +85,7 @@ def fast_integrations(settings):
 def connection(db, sandbox) -> Connection:
     conn = Connection(
         name="getraze-sandbox",
-        provider=Connection.Provider.GETRAZE,
+        provider="getraze",
         base_url=sandbox.base_url,
         rate_limit=0,
         concurrency=2,

@@ -2,6 +2,7 @@
 
 import pytest
 
+from integrations.providers import ProviderError
 from tests.integrations_fixtures import Sandbox
 
 # Where each emulation is served, below the sandbox's URL.
@@ -20,9 +21,7 @@ def provider_sandbox(server, provider: str) -> Sandbox:
     return box
 
 
-def expect_error(call):
-    from integrations.providers import ProviderError
-
+def expect_error(call) -> ProviderError:
     with pytest.raises(ProviderError) as info:
         call()
     return info.value

@@ -8,7 +8,8 @@ from requests.structures import CaseInsensitiveDict
 from crm.models import CustomField
 from crm.services import contact_upsert
 from integrations.models import Connection, RemoteLink
-from integrations.providers.base import Answer, parse_ratelimit_reset
+from integrations.providers.base_errors import parse_ratelimit_reset
+from integrations.providers.base_http import Answer
 from integrations.providers.close import CloseAdapter
 from integrations.push import Result, link_push
 from tests.integrations_fixtures import *  # noqa: F403
@@ -88,7 +89,8 @@ def john_payload(box) -> dict:
 
 
 def test_it_maps_the_seed_fields_and_the_mapped_custom_fields(adapter, box, john):
-    assert adapter.build_payload(john) == {**john_payload(box), "_lead": None}
+    assert adapter.build_payload(john) == john_payload(box)
+    assert adapter.build_context(john) is None  # Close makes a lead named after the contact
 
 
 def test_without_a_map_no_custom_field_is_sent(box, john):
@@ -116,7 +118,7 @@ def test_the_fixed_strategy_puts_every_contact_in_one_lead(box, john):
     ).json()["id"]
     adapter = make_adapter(box, lead_strategy="fixed", lead_id=lead_id)
 
-    adapter.create(adapter.build_payload(john))
+    adapter.create(adapter.build_payload(john), context=adapter.build_context(john))
 
     body = box.requests()[-1]["body"]
     assert body == {"lead_id": lead_id, **john_payload(box)}
@@ -124,8 +126,9 @@ def test_the_fixed_strategy_puts_every_contact_in_one_lead(box, john):
 
 def test_the_fixed_strategy_without_a_lead_id_is_a_connection_error(box, john):
     adapter = make_adapter(box, lead_strategy="fixed")
-    error = expect_error(lambda: adapter.create(adapter.build_payload(john)))
-    assert (error.code, error.auth) == ("invalid_lead_strategy", True)
+    context = adapter.build_context(john)
+    error = expect_error(lambda: adapter.create(adapter.build_payload(john), context=context))
+    assert (error.code, error.misconfigured, error.auth) == ("invalid_lead_strategy", True, False)
     assert box.requests()[-1]["method"] == "POST"  # only the field set-up: nothing sent
 
 
@@ -134,8 +137,8 @@ def test_by_company_makes_one_lead_per_company_and_reuses_it(box, db):
     first = contact_upsert(data={"first_name": "A", "email": "a@acme.com", "company": "Acme"})
     second = contact_upsert(data={"first_name": "B", "email": "b@acme.com", "company": " acme "})
 
-    adapter.create(adapter.build_payload(first))
-    adapter.create(adapter.build_payload(second))
+    for contact in (first, second):
+        adapter.create(adapter.build_payload(contact), context=adapter.build_context(contact))
 
     leads = [r for r in box.requests() if r["path"] == "/lead/"]
     assert [r["body"] for r in leads] == [{"name": "Acme"}]
@@ -169,6 +172,7 @@ def test_by_company_remembers_the_lead_on_the_connection(box, db):
 def test_by_company_without_a_company_lets_close_make_a_lead(box, db):
     adapter = make_adapter(box, lead_strategy="by_company")
     contact = contact_upsert(data={"first_name": "Solo", "email": "solo@example.com"})
+    assert adapter.build_context(contact) is None
     adapter.create(adapter.build_payload(contact))
     assert "lead_id" not in box.requests()[-1]["body"]
 
@@ -181,7 +185,7 @@ def test_update_puts_the_payload_with_nulls_and_no_lead(adapter, box, john):
 
     request = box.requests()[-1]
     assert (request["method"], request["path"]) == ("PUT", f"/contact/{remote_id}/")
-    assert request["body"] == {k: v for k, v in payload.items() if k != "_lead"}
+    assert request["body"] == payload
     [stored] = box.contacts()
     assert stored["title"] is None and "custom.cf_sandboxIndustry" not in stored
 

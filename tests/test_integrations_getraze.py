@@ -8,7 +8,7 @@ import pytest
 from crm.models import CustomField
 from crm.services import contact_upsert
 from integrations.providers import ProviderError
-from integrations.providers.getraze import GetRazeAdapter, _has_next, _list_rows
+from integrations.providers.getraze import GetRazeAdapter
 from tests.integrations_fixtures import *  # noqa: F403
 from tests.integrations_fixtures import SANDBOX_KEY
 
@@ -162,14 +162,13 @@ def test_lookup_by_phone_when_there_is_no_email(adapter, sandbox, db):
     assert sandbox.requests()[-1]["query"]["phone"] == "+12125550102"
 
 
-def test_it_reads_both_list_shapes():
+def test_it_reads_both_list_shapes(adapter):
     row = {"id": "1", "email": "a@b.co"}
     code = {"data": [row], "pagination": {"page": 1, "has_next": False}}
     docs = {"data": {"contacts": [row], "pagination": {"page": 1, "total_pages": 3}}}
-    assert _list_rows(code) == ([row], {"page": 1, "has_next": False})
-    assert _list_rows(docs) == ([row], {"page": 1, "total_pages": 3})
-    assert _has_next({"total_pages": 3}, 1) is True
-    assert _has_next({"total_pages": 3}, 3) is False
+    assert adapter.read_page(code, 1) == ([row], False)
+    assert adapter.read_page(docs, 1) == ([row], True)
+    assert adapter.read_page(docs, 3) == ([row], False)
 
 
 def expect_error(call) -> ProviderError:

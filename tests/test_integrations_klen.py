@@ -186,7 +186,8 @@ def test_validation_details_are_in_the_message(adapter):
 )
 def test_team_errors_are_connection_errors(box, team_id, status, code):
     error = expect_error(lambda: make_adapter(box).create({"first_name": "A", "team_id": team_id}))
-    assert (error.status, error.code, error.auth) == (status, code, True)
+    assert (error.status, error.code, error.misconfigured) == (status, code, True)
+    assert error.auth is (status == 403)  # auth means 401/403 only
 
 
 @pytest.mark.parametrize(

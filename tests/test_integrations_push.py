@@ -332,8 +332,8 @@ def test_a_change_during_the_push_leaves_the_link_pending(jane, connection, sand
 
     original = engine._send
 
-    def send_then_change(adapter, remote_id, payload):
-        result = original(adapter, remote_id, payload)
+    def send_then_change(adapter, remote_id, payload, context):
+        result = original(adapter, remote_id, payload, context)
         # Another writer saves the contact while this push is in flight.
         contact_upsert(contact=jane, data={"title": "CEO"})
         return result

@@ -115,7 +115,7 @@ def payload_preview(
             preview.operation = "create"
             adapter.lookup(payload)  # the engine looks before it creates
             session.answer = CREATED
-            adapter.create(payload)
+            adapter.create(payload, context=adapter.build_context(contact))
     except ProviderError as error:
         preview.error = error.message
     preview.requests = session.sent

@@ -1,31 +1,50 @@
-"""Provider adapters, one module each, registered by the Connection.provider value."""
+"""Provider adapters, one module each, registered by the provider key their class declares.
 
-from django.utils.module_loading import import_string
+A new provider is a new adapter module and a line in ADAPTERS: the Connection model's
+choices, the default base URL and `adapter_class` all come from the classes.
+"""
 
-from .base import Adapter, ProviderError
+from .base import Adapter, OptionField
+from .base_errors import ProviderError
+from .close import CloseAdapter
+from .contactship import ContactshipAdapter
+from .getraze import GetRazeAdapter
+from .klen import KlenAdapter
 
-__all__ = ["Adapter", "ProviderError", "adapter_class"]
+__all__ = [
+    "ADAPTERS",
+    "Adapter",
+    "OptionField",
+    "ProviderError",
+    "adapter_class",
+    "default_base_url",
+    "provider_choices",
+]
 
-# A new provider is a new module here and a line in this map.
-ADAPTERS = {
-    "getraze": "integrations.providers.getraze.GetRazeAdapter",
-    "contactship": "integrations.providers.contactship.ContactshipAdapter",
-    "klen": "integrations.providers.klen.KlenAdapter",
-    "close": "integrations.providers.close.CloseAdapter",
-}
+# In the order staff see them in the provider menu.
+ADAPTERS: tuple[type[Adapter], ...] = (
+    GetRazeAdapter,
+    ContactshipAdapter,
+    KlenAdapter,
+    CloseAdapter,
+)
 
-
-# Each provider's official API root, used when a connection leaves its base URL empty.
-OFFICIAL_BASE_URLS = {
-    "getraze": "https://app.getraze.com/external/v1",
-    "contactship": "https://api.contactship.ai",
-    "klen": "https://api.klen.ai/api/v1",
-    "close": "https://api.close.com/api/v1",
-}
+_BY_PROVIDER = {adapter.provider: adapter for adapter in ADAPTERS}
 
 
 def adapter_class(provider: str) -> type[Adapter]:
     try:
-        return import_string(ADAPTERS[provider])
+        return _BY_PROVIDER[provider]
     except KeyError:
         raise ValueError(f"No adapter for provider {provider!r} yet.") from None
+
+
+def provider_choices() -> list[tuple[str, str]]:
+    """(key, label) of every provider, for Connection.provider's choices."""
+    return [(adapter.provider, adapter.label) for adapter in ADAPTERS]
+
+
+def default_base_url(provider: str) -> str:
+    """The provider's official API root, or "" for a provider without an adapter."""
+    adapter = _BY_PROVIDER.get(provider)
+    return adapter.default_base_url if adapter else ""

@@ -1,106 +1,44 @@
-"""What every provider adapter shares: the HTTP session, timeouts, error classification.
+"""What every provider adapter declares and the chores they share.
 
-The base owns HTTP; an adapter owns meaning. An adapter builds the payload from a contact, names
-its endpoints, reads the remote ID and the provider's error body. Errors are classified once,
-here, into one exception type, ProviderError, which the push engine acts on.
+The base owns HTTP (base_http) and error classification (base_errors); an adapter owns
+meaning. Each adapter class declares its provider key, label, default base URL, auth scheme
+and option fields, builds the payload from a contact, names its endpoints, and reads the
+remote ID and the provider's error body. The registry (this package's __init__) and the
+Connection model's choices are built from these declarations.
 """
 
-import email.utils
-import json
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
+from urllib.parse import quote
 
 import requests
-from django.conf import settings
 
-USER_AGENT = "RelayCRM/0.1 (+https://github.com/relay-crm) python-requests/" + requests.__version__
+from .base_errors import ProviderError
+from .base_http import Answer, HttpClient, Observer
 
-# Statuses that say "try again later": the request may succeed unchanged.
-RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-class ProviderError(Exception):
-    """A provider call that did not succeed.
-
-    permanent: retrying the same payload cannot help (validation, a missing required field).
-    auth: the credentials are refused (401/403): the connection must be fixed by staff.
-    retry_after: seconds the provider asked us to wait (429), when it said so.
-    ambiguous: the request may have been applied although no answer arrived (timeout, dropped
-        connection, a 5xx after the write): a create must be followed by a lookup.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        provider: str,
-        code: str = "",
-        status: int | None = None,
-        permanent: bool = False,
-        auth: bool = False,
-        retry_after: float | None = None,
-        ambiguous: bool = False,
-    ):
-        super().__init__(message)
-        self.message = message
-        self.provider = provider
-        self.code = code
-        self.status = status
-        self.permanent = permanent
-        self.auth = auth
-        self.retry_after = retry_after
-        self.ambiguous = ambiguous
-
-    def __str__(self) -> str:
-        status = self.status if self.status is not None else "no answer"
-        return f"{self.provider} ({status}) {self.code}: {self.message}"
-
-    @property
-    def retryable(self) -> bool:
-        return not (self.permanent or self.auth)
+# Lookups compare rows exactly after a substring search: ten pages of 100 matches for one
+# duplicate key is already absurd, so a lookup gives up there.
+MAX_LOOKUP_PAGES = 10
+LOOKUP_PAGE_SIZE = 100
 
 
-class Observer(Protocol):
-    """Told about every HTTP call, before and after, so the engine can keep an audit row."""
+@dataclass(frozen=True)
+class OptionField:
+    """One key of a connection's `options` that the adapter reads."""
 
-    def started(self, operation: str, method: str, path: str) -> Any: ...
-
-    def finished(
-        self, token: Any, *, status: int | None, duration_ms: int, error: ProviderError | None
-    ) -> None: ...
+    key: str
+    help: str
 
 
-@dataclass
-class Answer:
-    status: int
-    body: Any
-    headers: Mapping[str, str]
+class Adapter(HttpClient):
+    """Base of provider adapters. Subclasses declare the class attributes and implement the
+    hooks; the chores below are theirs to call."""
 
-
-_sessions: dict[Any, requests.Session] = {}
-
-
-def session_for(key: Any) -> requests.Session:
-    """One pooled session per connection and process: keep-alive across pushes."""
-    session = _sessions.get(key)
-    if session is None:
-        session = _sessions[key] = requests.Session()
-        session.headers["User-Agent"] = USER_AGENT
-    return session
-
-
-class Adapter:
-    """Base of provider adapters. Subclasses set the class attributes and implement the hooks."""
-
-    provider: ClassVar[str]
-    default_base_url: ClassVar[str]
-    # Provider error codes that mean "this payload will never be accepted as it is".
-    permanent_codes: ClassVar[tuple[str, ...]] = ()
-    # Provider error codes that staff must fix on the connection (as a 401/403), whatever the
-    # status: e.g. a team option naming a team the provider doesn't know (a 404).
-    auth_codes: ClassVar[tuple[str, ...]] = ()
+    provider: ClassVar[str]  # the value stored in Connection.provider
+    label: ClassVar[str]
+    default_base_url: ClassVar[str]  # used when a connection leaves its base URL empty
+    option_fields: ClassVar[tuple[OptionField, ...]] = ()
     # "Test connection" in the admin: one harmless authenticated read. Most providers list
     # contacts at this path; a provider with a cheaper or different read overrides these.
     check_path: ClassVar[str] = "/contacts"
@@ -118,32 +56,33 @@ class Adapter:
         timeout: float | None = None,
         remember: Callable[[str, dict], None] | None = None,
     ):
-        self.base_url = base_url.rstrip("/")
-        self._api_key = api_key
+        super().__init__(
+            base_url=base_url,
+            api_key=api_key,
+            session=session,
+            observer=observer,
+            throttle=throttle,
+            timeout=timeout,
+        )
         self.options = dict(options or {})
-        self.session = session or session_for((type(self).__name__, self.base_url))
-        self.observer = observer
-        self.throttle = throttle
-        self.timeout = timeout or settings.INTEGRATIONS["HTTP_TIMEOUT"]
         self._remember = remember
 
-    def __repr__(self) -> str:  # never shows the key
-        return f"<{type(self).__name__} {self.base_url}>"
-
     # --- hooks each provider implements -----------------------------------------------------
-
-    def auth_headers(self) -> dict[str, str]:
-        raise NotImplementedError
 
     def build_payload(self, contact) -> dict:
         """The complete representation of `contact` for this provider (None = empty)."""
         raise NotImplementedError
 
+    def build_context(self, contact) -> Any:
+        """What a create needs besides the payload (Close's lead), or None. Not part of the
+        payload, so it is neither sent as such nor part of the payload's hash."""
+        return None
+
     def skip_reason(self, payload: dict) -> str | None:
         """Why this provider cannot accept the contact at all, or None."""
         return None
 
-    def create(self, payload: dict) -> str:
+    def create(self, payload: dict, *, context: Any = None) -> str:
         """Create the remote record and return its ID."""
         raise NotImplementedError
 
@@ -158,15 +97,9 @@ class Adapter:
         """Make one harmless authenticated read; raises ProviderError when it is refused."""
         self.request("lookup", "GET", self.check_path, params=self.check_params)
 
-    def parse_error(self, answer: Answer) -> tuple[str, str]:
-        """The provider's (code, message) from an error answer."""
-        return "", ""
-
-    def retry_after(self, answer: Answer) -> float | None:
-        # The RateLimit header's reset (Close) may be a decimal, so it is more precise than
-        # Retry-After's whole seconds; either is read from any provider that sends it.
-        reset = parse_ratelimit_reset(answer.headers.get("RateLimit"))
-        return reset if reset is not None else parse_retry_after(answer.headers.get("Retry-After"))
+    def read_page(self, body: dict, page: int) -> tuple[list, bool]:
+        """A list answer's rows and whether a next page exists, for `find_exact`."""
+        raise NotImplementedError
 
     def remember(self, key: str, entries: dict) -> None:
         """Merge `entries` into the connection's option `key` and keep them for later pushes
@@ -175,152 +108,66 @@ class Adapter:
         if self._remember is not None:
             self._remember(key, entries)
 
-    # --- HTTP, owned by the base ------------------------------------------------------------
+    # --- chores shared by the adapters -----------------------------------------------------
 
-    def request(
-        self,
-        operation: str,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        params: Mapping[str, Any] | None = None,
-    ) -> Answer:
-        """Send one request and return the parsed 2xx answer; raise ProviderError otherwise."""
-        if self.throttle is not None:
-            self.throttle()
-        token = self.observer.started(operation, method, path) if self.observer else None
-        started = time.monotonic()
-        answer = error = None
+    @staticmethod
+    def without_empty(payload: dict) -> dict:
+        """A create's body: empty values are left out (an update sends them as null to clear
+        the remote field)."""
+        return {key: value for key, value in payload.items() if value is not None}
+
+    @staticmethod
+    def path(template: str, *ids: str) -> str:
+        """`template` with each `{}` replaced by an id quoted whole: a "/" or "+" in an id
+        stays inside its path segment."""
+        return template.format(*(quote(str(value), safe="") for value in ids))
+
+    @staticmethod
+    def tag_names(contact) -> list[str]:
+        """The contact's tag names in case-insensitive order, so the payload's hash is stable."""
+        return sorted((tag.name for tag in contact.tags.all()), key=str.lower)
+
+    def answer_id(self, answer: Answer, *paths: str) -> str:
+        """The remote ID at the first of `paths` ("id", "data.id") that holds one; an answer
+        without any is an error that may hide an applied create, so it is ambiguous."""
+        for path in paths:
+            value: Any = answer.body
+            for key in path.split("."):
+                value = value.get(key) if isinstance(value, dict) else None
+            if value:
+                return str(value)
+        raise self.error(
+            f"The answer has no {' or '.join(paths)}.",
+            code="invalid_response",
+            status=answer.status,
+            ambiguous=True,
+        )
+
+    def read_if_found(self, path: str, *, params: Mapping[str, Any]) -> Answer | None:
+        """A lookup's GET of one record, whose 404 means "no such record"."""
         try:
-            answer, error = self._send(method, path, json_body=json_body, params=params)
-        except ProviderError as exc:
-            error = exc
-        except Exception:
-            # A bug, not a provider answer: recorded as such, then raised for the worker's log.
-            error = self.error("Unexpected error in the adapter.", code="internal_error")
+            return self.request("lookup", "GET", path, params=params)
+        except ProviderError as error:
+            if error.status == 404:
+                return None
             raise
-        finally:
-            if self.observer is not None:
-                self.observer.finished(
-                    token,
-                    status=answer.status if answer else None,
-                    duration_ms=round((time.monotonic() - started) * 1000),
-                    error=error,
-                )
-        if error is not None:
-            raise error
-        return answer
 
-    def _send(self, method, path, *, json_body, params) -> tuple[Answer, ProviderError | None]:
-        headers = {"Accept": "application/json", **self.auth_headers()}
-        try:
-            response = self.session.request(
-                method,
-                self.base_url + path,
-                json=json_body,
-                params=params,
-                headers=headers,
-                timeout=self.timeout,
-            )
-        except requests.ConnectTimeout:
-            # Not connected, so nothing was sent: not ambiguous.
-            raise self.error("Timed out connecting.", code="connect_timeout") from None
-        except requests.Timeout:
-            raise self.error("No answer in time.", code="timeout", ambiguous=True) from None
-        except requests.ConnectionError as exc:
-            # Refused before sending, or dropped after: requests can't tell us which.
-            message = self.redact(f"Connection failed: {type(exc).__name__}.")
-            raise self.error(message, code="connection_error", ambiguous=True) from None
-        except requests.RequestException as exc:
-            # An invalid URL, too many redirects…: the connection's settings need fixing.
-            message = self.redact(f"Request failed: {type(exc).__name__}.")
-            raise self.error(message, code="request_error", permanent=True) from None
-        answer = Answer(response.status_code, _json_or_text(response), response.headers)
-        if 200 <= response.status_code < 300:
-            if not isinstance(answer.body, dict | list):
-                return answer, self.error(
-                    "The answer is not JSON.",
-                    code="invalid_response",
-                    status=answer.status,
-                    ambiguous=True,
-                )
-            return answer, None
-        return answer, self.classify(answer)
-
-    def classify(self, answer: Answer) -> ProviderError:
-        code, message = self.parse_error(answer)
-        if not code and not message:
-            text = answer.body if isinstance(answer.body, str) else json.dumps(answer.body)
-            message = text.strip()[:300] or "(empty answer)"
-        code = code or f"http_{answer.status}"
-        message = self.redact(message)
-        if answer.status in (401, 403) or code in self.auth_codes:
-            return self.error(message, code=code, status=answer.status, auth=True)
-        if code in self.permanent_codes:
-            return self.error(message, code=code, status=answer.status, permanent=True)
-        if answer.status in RETRYABLE_STATUSES or answer.status >= 500:
-            # A 429 says when to come back, in the provider's own way; so may a 503 (down for
-            # maintenance), with the standard Retry-After header (RFC 9110). Coming back
-            # sooner only hammers a provider that said it can't answer yet.
-            if answer.status == 429:
-                retry_after = self.retry_after(answer)
-            elif answer.status == 503:
-                retry_after = parse_retry_after(answer.headers.get("Retry-After"))
-            else:
-                retry_after = None
-            # A 5xx may come after the write was applied; only 429 and 503 say "not done".
-            ambiguous = answer.status >= 500 and answer.status != 503
-            return self.error(
-                message,
-                code=code,
-                status=answer.status,
-                retry_after=retry_after,
-                ambiguous=ambiguous,
-            )
-        return self.error(message, code=code, status=answer.status, permanent=True)
-
-    def error(self, message: str, **kwargs) -> ProviderError:
-        return ProviderError(message, provider=self.provider, **kwargs)
-
-    def redact(self, text: str) -> str:
-        """Belt and braces: no provider message or exception text may carry our key."""
-        return text.replace(self._api_key, "[redacted]") if self._api_key else text
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
-    if not value:
+    def find_exact(
+        self, path: str, *, field: str, value: str, params: Mapping[str, Any]
+    ) -> str | None:
+        """The ID of the first row whose `field` equals `value` (in any case), reading a
+        paginated list whose filter `params` match substrings. Pages come from `read_page`."""
+        wanted = value.lower()
+        for page in range(1, MAX_LOOKUP_PAGES + 1):
+            query = {**params, "limit": LOOKUP_PAGE_SIZE, "page": page}
+            answer = self.request("lookup", "GET", path, params=query)
+            rows, has_next = self.read_page(answer.json_object, page)
+            for row in rows:
+                if isinstance(row, dict) and str(row.get(field) or "").lower() == wanted:
+                    return str(row["id"])
+            if not rows or not has_next:
+                return None
         return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
-def parse_ratelimit_reset(value: str | None) -> float | None:
-    """Seconds until the window resets, from `RateLimit: limit=100, remaining=0, reset=1.5`
-    (the IETF draft header). Several limits may be listed; the longest reset is the safe wait."""
-    if not value:
-        return None
-    resets = []
-    for part in value.replace(";", ",").split(","):
-        name, _, number = part.strip().partition("=")
-        if name.strip().lower() == "reset":
-            try:
-                resets.append(max(0.0, float(number.strip().strip('"'))))
-            except ValueError:
-                continue
-    return max(resets) if resets else None
-
-
-def _json_or_text(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return response.text
+__all__ = ["Adapter", "Answer", "OptionField", "ProviderError"]

@@ -1,41 +1,27 @@
-"""Klen AI API v1 (see /work/shared/providers/klen.md and its create-contact seed).
+"""Klen AI API v1 (docs/providers/klen.md).
 
 Klen has no duplicate key and never answers 409, so the engine's lookup before each create is
 what keeps a retried create from making a second contact; it can search by email only.
 """
 
-from urllib.parse import quote
-
-from .base import Adapter, Answer
-
-# Assumed: 10 pages of 100 substring matches for one email is already absurd.
-MAX_LOOKUP_PAGES = 10
+from .base import Adapter, Answer, OptionField
+from .base_http import BearerToken
 
 
 class KlenAdapter(Adapter):
-    provider = "klen"
+    provider, label = "klen", "Klen AI"
     default_base_url = "https://api.klen.ai/api/v1"
+    auth_scheme = BearerToken()
+    option_fields = (OptionField("team_id", "The Klen team new contacts are assigned to."),)
     # Documented codes, by class. 5xx (server_error) and 429 (rate_limit_exceeded) are
     # retryable by their status; 401/403 ones are auth by theirs.
     permanent_codes = (
-        "missing_first_name",
-        "invalid_json",
-        "validation_error",
-        "invalid_value",
+        *("missing_first_name", "invalid_json", "validation_error", "invalid_value"),
         "undefined_variable",
     )
-    # A 404 that isn't about the contact: the connection's team_id option names no team, so
-    # every push would fail until staff fix the connection, as with a refused key.
-    auth_codes = (
-        "authentication_required",
-        "invalid_key",
-        "permission_denied",
-        "team_access_denied",
-        "team_not_found",
-    )
-
-    def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key}"}
+    # The connection's team_id option names no team, or one the key can't use: every push
+    # would fail until staff fix the connection (a 404 that isn't about the contact).
+    misconfigured_codes = ("team_access_denied", "team_not_found")
 
     def build_payload(self, contact) -> dict:
         team_id = self.options.get("team_id")
@@ -55,8 +41,8 @@ class KlenAdapter(Adapter):
             # same vocabulary (not_contacted, contacted, lead, prospect…) without a full list.
             "status": contact.status,
             "stage": contact.stage,
-            # Names; an update replaces the set, so it is always complete, sorted for the hash.
-            "tags": sorted((tag.name for tag in contact.tags.all()), key=str.lower),
+            # Names; an update replaces the set, so it is always complete.
+            "tags": self.tag_names(contact),
             # Complete as well: what PATCH does to numbers left out is undocumented.
             "phone_numbers": [
                 {
@@ -74,47 +60,31 @@ class KlenAdapter(Adapter):
             payload["team_id"] = int(team_id) if str(team_id).isdigit() else team_id
         return payload
 
-    def create(self, payload: dict) -> str:
-        body = {key: value for key, value in payload.items() if value is not None}
+    def create(self, payload: dict, *, context=None) -> str:
+        body = self.without_empty(payload)
         answer = self.request("create", "POST", "/contacts/create", json_body=body)
-        # The create answer isn't documented: the id at the top, else in `contact`.
-        body = answer.body if isinstance(answer.body, dict) else {}
-        nested = body.get("contact") if isinstance(body.get("contact"), dict) else {}
-        remote_id = body.get("id") or nested.get("id") or body.get("contact_id")
-        if not remote_id:
-            raise self.error(
-                "The create answer has no id.",
-                code="invalid_response",
-                status=answer.status,
-                ambiguous=True,
-            )
-        return str(remote_id)  # an integer at Klen; our links store text
+        # The create answer isn't documented: the id at the top, else in `contact`. An
+        # integer at Klen; our links store text.
+        return self.answer_id(answer, "id", "contact.id", "contact_id")
 
     def update(self, remote_id: str, payload: dict) -> None:
         # PATCH changes only the fields sent (PUT would replace all); null clears one.
-        path = f"/contacts/{quote(remote_id, safe='')}/update"
+        path = self.path("/contacts/{}/update", remote_id)
         self.request("update", "PATCH", path, json_body=payload)
 
     def lookup(self, payload: dict) -> str | None:
-        # `search` matches names and emails as substrings, so rows are compared exactly. No
-        # search by phone exists: a contact without email can't be found (accepted; rare).
+        # `search` matches names and emails as substrings. No search by phone exists: a
+        # contact without email can't be found (accepted; rare).
         email = (payload.get("email") or "").lower()
         if not email:
             return None
-        for page in range(1, MAX_LOOKUP_PAGES + 1):
-            params = {"search": email, "limit": 100, "page": page}
-            answer = self.request("lookup", "GET", "/contacts", params=params)
-            body = answer.body if isinstance(answer.body, dict) else {}
-            rows = body.get("contacts") or []
-            for row in rows:
-                if str(row.get("email") or "").lower() == email:
-                    return str(row["id"])
-            if not rows or page >= int(body.get("pages") or 0):
-                return None
-        return None
+        return self.find_exact("/contacts", field="email", value=email, params={"search": email})
+
+    def read_page(self, body: dict, page: int) -> tuple[list, bool]:
+        return list(body.get("contacts") or []), page < int(body.get("pages") or 0)
 
     def parse_error(self, answer: Answer) -> tuple[str, str]:
-        body = answer.body if isinstance(answer.body, dict) else {}
+        body = answer.json_object
         code = body.get("error")
         message = str(body.get("message") or "")
         details = body.get("details")

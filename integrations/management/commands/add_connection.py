@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.models import Connection
+from integrations.providers import provider_choices
 from integrations.services import connection_upsert
 
 
@@ -26,7 +27,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("name")
-        parser.add_argument("--provider", required=True, choices=Connection.Provider.values)
+        parser.add_argument(
+            "--provider", required=True, choices=[key for key, _ in provider_choices()]
+        )
         parser.add_argument("--api-key", help="Required for a new connection; never printed.")
         parser.add_argument("--base-url", default="")
         parser.add_argument(

@@ -1,0 +1,27 @@
+"""The body of a Close search (POST /data/search/) for the contact with one email or phone.
+
+Close's query language nests a condition on a contact's email or phone rows inside a query on
+contacts; this builds the exact form Close's own scripts use for an email.
+"""
+
+
+def contact_search_body(kind: str, value: str, *, mode: str) -> dict:
+    """`kind` is "email" or "phone"; `mode` Close's text match ("exact_value", "phrase")."""
+    related = {
+        "type": "field_condition",
+        "field": {"type": "regular_field", "object_type": f"contact_{kind}", "field_name": kind},
+        "condition": {"type": "text", "mode": mode, "value": value},
+    }
+    has_related = {
+        "type": "has_related",
+        "this_object_type": "contact",
+        "related_object_type": f"contact_{kind}",
+        "related_query": related,
+    }
+    contacts = {"type": "object_type", "object_type": "contact"}
+    return {
+        "query": {"type": "and", "queries": [contacts, has_related]},
+        "_fields": {"contact": ["id", "lead_id", "emails", "phones"]},
+        "_limit": 200,
+        "results_limit": 1,
+    }
