@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Q, Subquery
 from django.utils import timezone
 
-from .models import Connection, ConnectionSlot
+from .models import Connection, ConnectionSlot, RemoteLink
 
 
 class Throttled(Exception):
@@ -177,8 +177,6 @@ def backlog_spread(*, connection: Connection) -> float:
     random times within it, about as fast as the connection can take them, rather than all
     polling every few seconds. Accepted on purpose: a throttled backlog is not sent in order.
     """
-    from .models import RemoteLink
-
     now = time.monotonic()
     counted = _spreads.get(connection.pk)
     if counted is not None and now - counted[0] < SPREAD_REUSE_SECONDS:
