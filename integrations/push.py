@@ -80,8 +80,8 @@ def link_push(*, link_id: int) -> Result:
     held = schedule_wait(connection)
     if held > settings.INTEGRATIONS["MAX_INLINE_WAIT"]:
         # rate_reserve would refuse this push: queue it for later before any claim, read or
-        # payload. A connection held by a provider's Retry-After otherwise had every worker
-        # do all of that for each queued push (two throttled runs per contact pushed).
+        # payload: while a provider's Retry-After holds the connection, every worker would
+        # otherwise do all of that for each queued push, only to be refused.
         _requeue(link, wait=held, spread=backlog_spread(connection=connection))
         return Result.THROTTLED
     holder = uuid.uuid4().hex

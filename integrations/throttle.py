@@ -164,8 +164,8 @@ def rate_pause(*, connection: Connection, seconds: float) -> datetime.datetime:
 
 
 # Seconds a worker reuses a connection's backlog spread: counting the pending links of a
-# large backlog takes milliseconds (100,000: 4 ms), and every push re-queued while a
-# Retry-After holds the connection needs the spread, while the backlog barely moves in that time.
+# large backlog is not free, every push re-queued while a Retry-After holds the connection
+# needs the spread, and the backlog barely moves in that time.
 SPREAD_REUSE_SECONDS = 10.0
 _spreads: dict[int, tuple[float, float]] = {}  # connection id: (when counted, spread)
 
