@@ -91,8 +91,10 @@ def link_pushes_queue(*, links: list[tuple[int, int, int]]) -> None:
 class _TransactionRecord:
     """The links one transaction queued, by the generation their mark gave them.
 
-    Kept only by the on-commit callbacks of its calls, so a transaction that rolls back drops
-    it; the first callback run at commit closes it, so the next transaction starts afresh.
+    Kept only by the on-commit callbacks of its calls (the registry holds it weakly), so a
+    transaction that rolls back drops it with them; the first callback run at commit closes
+    it, so the next transaction starts afresh. Should a record outlive a rollback, the
+    generations still tell: the rollback took every mark it recorded back.
     """
 
     by_database: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # connection: its record
