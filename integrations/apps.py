@@ -6,7 +6,9 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Provider sync"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the contact_changed receiver)
+        from . import queue, signals, tasks  # noqa: F401  (signals connects the receivers)
+
+        queue.push_tasks_use(push_link=tasks.push_link, push_links=tasks.push_links)
         from .api import register_contact_extensions
 
         register_contact_extensions()

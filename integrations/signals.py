@@ -8,7 +8,7 @@ from django.dispatch import receiver
 
 from crm.signals import contact_changed, contacts_changed
 
-from .services import links_mark_pending
+from .links import links_mark_pending
 
 
 @receiver(contact_changed, dispatch_uid="integrations.links_mark_pending")

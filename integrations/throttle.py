@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Q, Subquery
 from django.utils import timezone
 
-from .models import Connection, ConnectionSlot
+from .models import Connection, ConnectionSlot, RemoteLink
 
 
 class Throttled(Exception):
@@ -164,8 +164,8 @@ def rate_pause(*, connection: Connection, seconds: float) -> datetime.datetime:
 
 
 # Seconds a worker reuses a connection's backlog spread: counting the pending links of a
-# large backlog takes milliseconds (100,000: 4 ms), and every push re-queued while a
-# Retry-After holds the connection needs the spread, while the backlog barely moves in that time.
+# large backlog is not free, every push re-queued while a Retry-After holds the connection
+# needs the spread, and the backlog barely moves in that time.
 SPREAD_REUSE_SECONDS = 10.0
 _spreads: dict[int, tuple[float, float]] = {}  # connection id: (when counted, spread)
 
@@ -177,8 +177,6 @@ def backlog_spread(*, connection: Connection) -> float:
     random times within it, about as fast as the connection can take them, rather than all
     polling every few seconds. Accepted on purpose: a throttled backlog is not sent in order.
     """
-    from .models import RemoteLink
-
     now = time.monotonic()
     counted = _spreads.get(connection.pk)
     if counted is not None and now - counted[0] < SPREAD_REUSE_SECONDS:

@@ -31,8 +31,9 @@ from django_tasks_db.models import DBTaskResult
 
 from crm.models import Contact
 from crm.services import contact_upsert
+from integrations.adapters import adapter_for
 from integrations.models import Connection, PushAttempt, RemoteLink
-from integrations.push import adapter_for, link_push
+from integrations.push import link_push
 from tests.integrations_fixtures import *  # noqa: F403
 from tests.integrations_fixtures import SANDBOX_KEY, drain
 

@@ -149,7 +149,7 @@ def test_a_contact_without_phone_is_skipped_with_the_reason(adapter, db):
 
 
 def test_the_skipped_link_is_pushed_once_a_phone_is_added(box, db):
-    from integrations.services import connection_upsert
+    from integrations.connections import connection_upsert
 
     connection, _ = connection_upsert(
         name="cs", provider="contactship", api_key=SANDBOX_KEY, base_url=box.base_url,

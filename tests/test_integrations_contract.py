@@ -8,10 +8,10 @@ import pytest
 from django.utils import timezone
 
 from crm.services import contact_upsert
+from integrations.links import links_retry
 from integrations.models import Connection, RemoteLink
 from integrations.providers import adapter_class
 from integrations.push import Result, link_push
-from integrations.services import links_retry
 from tests.integrations_fixtures import *  # noqa: F403
 from tests.integrations_fixtures import SANDBOX_KEY, Sandbox
 from tests.integrations_providers import provider_sandbox

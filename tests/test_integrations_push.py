@@ -7,9 +7,10 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from crm.services import contact_upsert
-from integrations import services
+from integrations import connections, links
+from integrations.adapters import payload_hash
 from integrations.models import Connection, PushAttempt, RemoteLink
-from integrations.push import Result, link_push, payload_hash, retry_delay
+from integrations.push import Result, link_push, retry_delay
 from integrations.throttle import Throttled, rate_reserve, slot_acquire, slot_release
 from tests.integrations_fixtures import *  # noqa: F403
 from tests.integrations_fixtures import SANDBOX_KEY
@@ -298,7 +299,7 @@ def test_refused_credentials_pause_the_connection(jane, connection, sandbox):
     connection.api_key = SANDBOX_KEY
     connection.save()
     DBTaskResult.objects.all().delete()
-    assert services.connection_resume(connection=connection) == 1
+    assert connections.connection_resume(connection=connection) == 1
     assert DBTaskResult.objects.count() == 1
     assert push(jane, connection) == Result.SYNCED
 
@@ -410,7 +411,7 @@ def test_the_sweep_queues_pending_links_at_their_next_attempt_time(jane, connect
     DBTaskResult.objects.all().delete()
 
     before = timezone.now()
-    assert services.links_enqueue_pending() == 2
+    assert links.links_enqueue_pending() == 2
     run_after = {
         t.args_kwargs["kwargs"]["link_id"]: t.run_after for t in DBTaskResult.objects.all()
     }
@@ -428,6 +429,6 @@ def test_the_periodic_sweep_queues_only_overdue_unclaimed_links(jane, connection
     )
     DBTaskResult.objects.all().delete()
 
-    assert services.links_enqueue_pending(overdue_for=600) == 1
+    assert links.links_enqueue_pending(overdue_for=600) == 1
     [task] = DBTaskResult.objects.all()
     assert task.args_kwargs["kwargs"]["link_id"] == link_of(lost, connection).pk

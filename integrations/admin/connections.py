@@ -5,8 +5,9 @@ from django.db.models import Count, Q
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from ..connections import connection_resume
+from ..links import links_enqueue_pending
 from ..models import Connection
-from ..services import connection_resume, links_enqueue_pending
 from . import pages
 from .display import connection_status
 from .forms import ConnectionForm

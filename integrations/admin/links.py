@@ -2,8 +2,8 @@
 
 from django.contrib import admin, messages
 
+from ..links import links_retry
 from ..models import PushAttempt, RemoteLink
-from ..services import links_retry
 from .display import LinkColumns, badge
 
 

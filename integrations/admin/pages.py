@@ -18,11 +18,12 @@ from django.urls import reverse
 
 from crm.models import CustomField
 
+from ..connections import connection_check
 from ..crypto import SecretUnreadable
+from ..links import links_mark_pending
 from ..models import Connection
 from ..providers import ProviderError, adapter_class
 from ..selectors import push_batch_progress
-from ..services import connection_check, links_mark_pending
 from .forms import PushForm
 from .preview import payload_previews
 

@@ -18,9 +18,9 @@ import requests
 from crm.models import Contact
 
 from .. import crypto
+from ..adapters import payload_hash
 from ..models import Connection, RemoteLink
 from ..providers import ProviderError, adapter_class
-from ..push import payload_hash
 
 PLACEHOLDER_ID = "(id from the provider)"
 # Enough for every adapter's reading of a miss (GetRaze, Klen and Close lists, Contactship's

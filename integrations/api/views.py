@@ -10,7 +10,7 @@ from apikeys.models import Scope
 from crm.models import Contact
 
 from ..models import Connection, RemoteLink
-from ..services import links_mark_pending
+from ..links import links_mark_pending
 from .serializers import PushRequestSerializer, PushResultSerializer
 
 

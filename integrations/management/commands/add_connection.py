@@ -3,9 +3,9 @@ import json
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from integrations.connections import connection_upsert
 from integrations.models import Connection
 from integrations.providers import provider_choices
-from integrations.services import connection_upsert
 
 
 def parse_option(text: str) -> tuple[str, object]:

@@ -5,8 +5,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from crm.models import Contact
+from integrations.links import links_enqueue_pending, links_mark_pending
 from integrations.models import Connection
-from integrations.services import attempts_prune, links_enqueue_pending, links_mark_pending
+from integrations.retention import attempts_prune
 
 
 class Command(BaseCommand):

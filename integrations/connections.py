@@ -1,0 +1,87 @@
+"""Writes of connections: create or update one, pause it when its key is refused, resume it,
+and staff's "Test connection"."""
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from django.utils import timezone
+
+from .adapters import adapter_for
+from .crypto import SecretUnreadable
+from .links import links_enqueue_pending
+from .models import Connection
+from .providers import ProviderError
+
+logger = logging.getLogger(__name__)
+
+
+def connection_upsert(
+    *,
+    name: str,
+    provider: str,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    **fields: Any,
+) -> tuple[Connection, bool]:
+    """Create the connection called `name`, or update it. Returns (connection, created).
+
+    Only what is passed changes: `options` are merged into the stored ones. An empty
+    `base_url` means the provider's official URL.
+    """
+    connection = Connection.objects.filter(name=name).first()
+    created = connection is None
+    if created:
+        connection = Connection(name=name, provider=provider)
+    connection.provider = provider
+    if api_key is not None:
+        connection.api_key = api_key
+    if base_url is not None or created:
+        connection.base_url = base_url or ""
+    if options:
+        connection.options = {**(connection.options or {}), **options}
+    for field, value in fields.items():
+        setattr(connection, field, value)
+    if not connection.api_key_encrypted:
+        raise ValueError("A new connection needs an API key.")
+    connection.full_clean(exclude=["base_url"] if not connection.base_url else None)
+    connection.save()
+    # A new key is the fix a paused connection waits for (as in the admin): resume it and
+    # push what piled up, or the pending links would wait for someone to click Resume.
+    if api_key and connection.is_paused:
+        connection_resume(connection=connection)
+    return connection, created
+
+
+def connection_pause(*, connection: Connection, reason: str) -> None:
+    """Stop pushing to a connection whose credentials were refused, until staff resume it."""
+    paused = Connection.objects.filter(pk=connection.pk, paused_at__isnull=True).update(
+        paused_at=timezone.now(), paused_reason=reason[:500]
+    )
+    if paused:
+        logger.warning("Connection %s paused: %s", connection.name, reason)
+
+
+def connection_resume(*, connection: Connection) -> int:
+    """Clear a pause and queue the connection's pending pushes again. Returns how many."""
+    Connection.objects.filter(pk=connection.pk).update(paused_at=None, paused_reason="")
+    connection.paused_at, connection.paused_reason = None, ""
+    return links_enqueue_pending(connection=connection)
+
+
+def connection_check(*, connection: Connection) -> tuple[bool, str]:
+    """Staff's "Test connection": one harmless authenticated read. Returns (ok, message).
+
+    Only reports: a refused key does not pause the connection here (the push engine does
+    that when a push is refused), so testing a draft connection changes nothing.
+    """
+    provider = connection.get_provider_display()
+    try:
+        adapter_for(connection).check()
+    except SecretUnreadable:
+        return False, "The stored API key can't be read: enter it again."
+    except ProviderError as error:
+        answer = f"HTTP {error.status}" if error.status is not None else "no answer"
+        return False, f"{provider} refused it ({answer}, {error.code}): {error.message}"
+    return True, f"{provider} accepted the API key."
