@@ -15,7 +15,8 @@ seconds at others), so a client could not rely on them anyway.
 The values are those the throttle counted for this request. A request refused before the
 throttle ran (a key without the operation's scope) is not counted; it reports the key's
 current window as it stands. Requests without a valid key (401) and staff sessions have no
-headers: no key's window applies to them.
+headers: no key's window applies to them. Nor do answers given before DRF reads the key (a 406
+from content negotiation, a 404 for a URL with no view): the key is unknown to them.
 """
 
 from django.conf import settings
