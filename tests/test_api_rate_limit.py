@@ -14,6 +14,7 @@ import pytest
 import time_machine
 from django.core import checks
 from django.test import override_settings
+from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from apikeys.checks import check_api_key_rate, check_rate_limit_cache, server_workers
@@ -357,3 +358,17 @@ def test_cache_url_chooses_the_default_cache(cache_url, backend):
     )
 
     assert result.stdout.strip() == backend
+
+
+# --- the schema ----------------------------------------------------------------------------
+
+
+def test_the_schema_documents_the_headers_on_the_answers_that_carry_them():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    responses = schema["paths"]["/api/v1/contacts/"]["post"]["responses"]
+
+    assert set(schema["components"]["headers"]) >= {*RATE_HEADERS, "Retry-After"}
+    for status in ("201", "400", "403", "429"):
+        assert set(responses[status]["headers"]) >= set(RATE_HEADERS), status
+    assert "Retry-After" in responses["429"]["headers"]
+    assert "headers" not in responses["401"]

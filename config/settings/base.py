@@ -303,8 +303,10 @@ SPECTACULAR_SETTINGS = {
 # ---------------------------------------------------------------------------------------------
 
 INSTALLED_APPS += ["corsheaders"]
-# RateLimit-* headers on the answers to requests made with an API key (apikeys.middleware).
+# RateLimit-* headers on the answers to requests made with an API key (apikeys.middleware),
+# and in the OpenAPI schema.
 MIDDLEWARE += ["apikeys.middleware.RateLimitHeadersMiddleware"]
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] += ["apikeys.schema_headers.rate_limit_headers"]
 
 # Browser applications on these origins may call the API (comma-separated, with the scheme:
 # https://app.example.com). Empty, the default, means no cross-origin access: the middleware
