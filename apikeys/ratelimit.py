@@ -9,7 +9,7 @@ same count and all pass.
 
 With Django's per-process cache (the default, LocMemCache) every process keeps its own counts,
 so a key gets up to the rate times the number of processes; set CACHE_URL to a Redis or
-Memcached server for one count shared by all (checks.py warns about this under --deploy).
+Memcached server for one count shared by all (apikeys.checks warns under --deploy).
 Database and file caches increment by reading and writing, so they are not exact either.
 """
 

@@ -139,12 +139,18 @@ def test_error_answers_for_a_key_carry_the_headers_and_count(key_client):
 
 @override_settings(API_KEY_RATE="3/min")
 def test_a_key_refused_for_its_scope_sees_its_window_without_spending_a_request(key_client):
-    client = key_client("push")  # may not read contacts
+    client = key_client("contacts:read")  # may not write
 
-    refused = [client.get(CONTACTS_URL) for _ in range(5)]
+    with time_machine.travel(A_MOMENT, tick=False) as clock:
+        client.get(CONTACTS_URL)
+        clock.shift(10)
+        refused = [client.post(CONTACTS_URL, {"first_name": "Ada"}) for _ in range(4)]
+        listed = client.get(CONTACTS_URL)
 
     assert {r.status_code for r in refused} == {403}
-    assert {(r["RateLimit-Limit"], r["RateLimit-Remaining"]) for r in refused} == {("3", "3")}
+    assert {rate_headers(r)["RateLimit-Remaining"] for r in refused} == {"2"}
+    assert {rate_headers(r)["RateLimit-Reset"] for r in refused} == {"50"}
+    assert (listed.status_code, listed["RateLimit-Remaining"]) == (200, "1")
 
 
 @override_settings(API_KEY_RATE="1/min")
