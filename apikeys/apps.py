@@ -6,5 +6,5 @@ class ApiKeysConfig(AppConfig):
     verbose_name = "API access"
 
     def ready(self) -> None:
-        # Registers the X-API-Key security scheme with drf-spectacular.
-        from . import schema  # noqa: F401
+        # Registers the X-API-Key security scheme with drf-spectacular, and the system checks.
+        from . import checks, schema  # noqa: F401

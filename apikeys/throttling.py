@@ -1,37 +1,33 @@
-"""A request rate per API key (settings.API_KEY_RATE, e.g. "1200/min").
+"""A request rate per API key (settings.API_KEY_RATE, e.g. "1200/min"), counted by ratelimit.py.
 
-Counts live in the default cache. With the default per-process cache each server process
-counts on its own, so N processes allow up to N times the rate; configure a shared cache
-(database, Redis) in production for an exact limit. Staff sessions are not throttled.
+Only requests authenticated by a key are counted; staff sessions are not throttled. DRF runs
+throttles after the permission check, so a request refused for a missing scope is not counted.
+The state the throttle counted is left on the request for RateLimitHeadersMiddleware.
 """
 
-import math
-
 from django.conf import settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
 
 from .models import ScopedAPIKey
+from .ratelimit import RateLimitState, rate_limit_consume, rate_parse
 
 
-class APIKeyRateThrottle(SimpleRateThrottle):
-    scope = "api_key"
+class APIKeyRateThrottle(BaseThrottle):
+    state: RateLimitState | None = None
 
-    def get_rate(self) -> str | None:
-        # Read on every request (throttles are built per request), so tests can override it.
-        return settings.API_KEY_RATE or None
+    def allow_request(self, request, view) -> bool:
+        # The setting is read on every request (throttles are built per request), so a test
+        # or a settings override changes the rate at once.
+        if not settings.API_KEY_RATE or not isinstance(request.auth, ScopedAPIKey):
+            return True
+        self.state = rate_limit_consume(
+            ident=request.auth.prefix, rate=rate_parse(settings.API_KEY_RATE)
+        )
+        note = getattr(request, "rate_limit_note", None)
+        if note is not None:
+            note.state = self.state
+        return self.state.allowed
 
-    def get_cache_key(self, request, view) -> str | None:
-        if not isinstance(request.auth, ScopedAPIKey):
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": request.auth.prefix}
-
-    def wait(self) -> float:
-        """Seconds until the oldest request in the window leaves it and frees a slot.
-
-        DRF's default spreads the remaining budget over the window and can return None;
-        a client told Retry-After should succeed when it retries, and always be told.
-        """
-        window = self.history[: self.num_requests]
-        if len(window) < self.num_requests:
-            return 1
-        return max(1, math.ceil(window[-1] + self.duration - self.now))
+    def wait(self) -> int | None:
+        """Seconds until the key's window closes: a client told Retry-After succeeds then."""
+        return self.state.reset if self.state is not None else None

@@ -113,9 +113,9 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Parameters bound by the server, so psycopg prepares a statement a connection has run
-    # five times: the API list's page is then neither parsed nor planned again (1.3 ms of
-    # its 5 ms in PostgreSQL). Behind a pooler in transaction mode without prepared
-    # statement support (PgBouncer before 1.21), set DATABASE_PREPARE_THRESHOLD=off.
+    # five times: the API list's page is then neither parsed nor planned again (measured in
+    # docs/benchmarks.md). Behind a pooler in transaction mode without prepared statement
+    # support (PgBouncer before 1.21), set DATABASE_PREPARE_THRESHOLD=off.
     threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
@@ -182,12 +182,14 @@ LOGGING = {
 # django.tasks with the database backend: `manage.py db_worker` runs queued pushes.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
-# The default cache is per process. A contact import's running counts are written by the
+# The default cache is per process unless CACHE_URL names a shared one (redis://host:6379/1):
+# the API's per-key rate counts live there (apikeys.ratelimit), exact across processes only in
+# a shared Redis or Memcached. A contact import's running counts are written by the
 # worker and read by the web process while the import's transaction is open (crm.importing),
 # so they go to a cache both see: a directory on this host (SQLite means one host). With web
 # and workers on several hosts, set IMPORT_PROGRESS_CACHE_URL to a shared cache (redis://...).
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "default": env.cache_url("CACHE_URL", default="locmemcache://"),
     "import_progress": env.cache_url(
         "IMPORT_PROGRESS_CACHE_URL",
         default=f"filecache://{BASE_DIR / '.cache' / 'import-progress'}",
@@ -247,8 +249,8 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
-# Requests per API key: "<number>/<s|min|hour|day>". Counted in the default cache (per process
-# unless CACHES names a shared one).
+# Requests per API key: "<number>/<s|min|hour|day>"; empty for no limit. Counted in the default
+# cache (CACHE_URL), exact across processes with a shared Redis or Memcached.
 API_KEY_RATE = env.str("API_KEY_RATE", default="1200/min")
 # How long a create's Idempotency-Key is remembered (`manage.py prune_idempotency_records`).
 IDEMPOTENCY_KEY_RETENTION_HOURS = env.int("IDEMPOTENCY_KEY_RETENTION_HOURS", default=24)
@@ -294,3 +296,49 @@ SPECTACULAR_SETTINGS = {
     },
 }
 # --- end REST API ------------------------------------------------------------------------------
+
+# ---------------------------------------------------------------------------------------------
+# API edges (apikeys): rate-limit headers and CORS. See docs/api.md.
+# Environment variables: CORS_ALLOWED_ORIGINS (and CACHE_URL, under CACHES above).
+# ---------------------------------------------------------------------------------------------
+
+INSTALLED_APPS += ["corsheaders"]
+# RateLimit-* headers on the answers to requests made with an API key (apikeys.middleware),
+# and in the OpenAPI schema.
+MIDDLEWARE += ["apikeys.middleware.RateLimitHeadersMiddleware"]
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] += ["apikeys.schema_headers.rate_limit_headers"]
+
+# Browser applications on these origins may call the API (comma-separated, with the scheme:
+# https://app.example.com). Empty, the default, means no cross-origin access: the middleware
+# is then left out, so the API answers exactly as if CORS did not exist.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+if CORS_ALLOWED_ORIGINS:
+    # Before CommonMiddleware, which may answer (redirect) without reaching the API's views.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.common.CommonMiddleware"),
+        "corsheaders.middleware.CorsMiddleware",
+    )
+CORS_URLS_REGEX = r"^/api/.*$"
+# Keys travel in a header, never in cookies: a staff session must not be usable cross-origin.
+CORS_ALLOW_CREDENTIALS = False
+# Request headers a cross-origin call may send (beyond the CORS-safelisted ones).
+CORS_ALLOW_HEADERS = [
+    "accept",
+    "authorization",
+    "content-type",
+    "x-api-key",
+    "idempotency-key",
+    "if-match",
+]
+# Response headers a browser application may read besides the CORS-safelisted ones.
+CORS_EXPOSE_HEADERS = [
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "RateLimit-Policy",
+    "Retry-After",
+    "Location",
+    "ETag",
+    "Idempotent-Replayed",
+]
+# --- end API edges ---------------------------------------------------------------------------
