@@ -7,6 +7,3 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import signals  # noqa: F401  (connects the contact_changed receiver)
-        from .api import register_contact_extensions
-
-        register_contact_extensions()

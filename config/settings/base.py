@@ -215,7 +215,7 @@ INTEGRATIONS = {
 # --- end integrations --------------------------------------------------------------------------
 
 # ---------------------------------------------------------------------------------------------
-# REST API (apikeys, crm/api): authentication, scopes, errors, schema. See docs/api.md.
+# REST API (api, apikeys): authentication, scopes, errors, schema. See docs/api.md.
 # Environment variables: API_KEY_RATE, IDEMPOTENCY_KEY_RETENTION_HOURS.
 # ---------------------------------------------------------------------------------------------
 
@@ -226,6 +226,7 @@ INSTALLED_APPS += [
     "drf_spectacular",
     "drf_standardized_errors",
     "apikeys",
+    "api",
 ]
 
 REST_FRAMEWORK = {
@@ -236,13 +237,13 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["apikeys.permissions.HasScope"],
     "DEFAULT_THROTTLE_CLASSES": ["apikeys.throttling.APIKeyRateThrottle"],
-    "DEFAULT_PARSER_CLASSES": ["crm.api.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.PageNumberPagination",
-    "DEFAULT_SCHEMA_CLASS": "crm.api.schema.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.PageNumberPagination",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -256,14 +257,14 @@ IDEMPOTENCY_KEY_RETENTION_HOURS = env.int("IDEMPOTENCY_KEY_RETENTION_HOURS", def
 API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
 
 DRF_STANDARDIZED_ERRORS = {
-    "EXCEPTION_HANDLER_CLASS": "crm.api.errors.Handler",
-    "EXCEPTION_FORMATTER_CLASS": "crm.api.errors.Formatter",
+    "EXCEPTION_HANDLER_CLASS": "api.errors.Handler",
+    "EXCEPTION_FORMATTER_CLASS": "api.errors.Formatter",
     # Error responses documented on every operation (409/422 are added where they can occur).
     "ALLOWED_ERROR_STATUS_CODES": [
         str(status) for status in (400, 401, 403, 404, 405, 406, 413, 415, 429, 500)
     ],
     "ERROR_SCHEMAS": {
-        str(status): f"crm.api.schema.ErrorResponse{status}"
+        str(status): f"api.schema.ErrorResponse{status}"
         for status in (401, 403, 404, 405, 406, 413, 415, 429, 500)
     },
 }
@@ -283,7 +284,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
-        "crm.api.schema.attr_placeholders_as_patterns",
+        "api.schema.attr_placeholders_as_patterns",
     ],
     "ENUM_NAME_OVERRIDES": {
         "PhoneNumberTypeEnum": "crm.models.PhoneNumber.Type",

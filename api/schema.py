@@ -1,7 +1,7 @@
 """OpenAPI generation: the error envelope with this API's codes, and each operation's scope.
 
 drf-standardized-errors adds the error responses every operation can return; the
-serializers here give them the codes this API actually sends (crm.api.errors), so the
+serializers here give them the codes this API actually sends (api.errors), so the
 schema documents `invalid_key`, not DRF's `authentication_failed`.
 """
 

@@ -22,8 +22,8 @@ from rest_framework.settings import api_settings
 from crm.models import Contact, CustomField, PhoneNumber
 from crm.services import CONTACT_FIELDS, ContactAlreadyExists, contact_upsert
 
-from .errors import AlreadyExists
-from .extensions import contact_field_extensions
+from ..errors import AlreadyExists
+from .links import RemoteLinkSerializer
 
 MAX_PHONE_NUMBERS = 20
 MAX_TAGS = 50
@@ -178,6 +178,7 @@ class ContactSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
         "POST and PUT replace all values; PATCH merges into the stored values, and a key "
         "set to null removes that value.",
     )
+    remote_links = RemoteLinkSerializer(many=True, read_only=True)
 
     class Meta:
         model = Contact
@@ -190,6 +191,7 @@ class ContactSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
             "custom_fields",
             "created_at",
             "updated_at",
+            "remote_links",
         ]
         read_only_fields = ["id", "full_name", "created_at", "updated_at"]
         extra_kwargs = {
@@ -204,13 +206,6 @@ class ContactSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
                 code="max_length",
             )
         return value
-
-    def get_fields(self):
-        fields = super().get_fields()
-        # Read-only fields other apps add to the representation (e.g. remote_links).
-        for extension in contact_field_extensions():
-            fields[extension.name] = extension.field()
-        return fields
 
     def create(self, validated_data: dict[str, Any]) -> Contact:
         validated_data.setdefault("source", Contact.Source.API)

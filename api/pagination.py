@@ -47,7 +47,7 @@ class KeysetCursorPagination(pagination.BasePagination):
     for `previous`, the first) row shown. The next page is the rows strictly after that
     position: (a < x) OR (a = x AND b < y) OR …, with the direction of each field. The
     ordering must end with the primary key, so the position is unique and no row is
-    skipped or repeated on ties (crm.api.filters.OrderingFilter appends it). Every field of
+    skipped or repeated on ties (api.contacts.filters.OrderingFilter appends it). Every field of
     the ordering must be a non-null column of the model read by the page.
 
     A cursor made for one ordering is refused (400 `invalid_cursor`) with another: the
