@@ -283,7 +283,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
+        # The enum hook rebuilds the components from the registry: ours come after it.
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+        "api.schema.parse_errors_with_api_codes",
+        "api.schema.error_examples_with_api_codes",
         "api.schema.attr_placeholders_as_patterns",
     ],
     "ENUM_NAME_OVERRIDES": {
