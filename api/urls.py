@@ -9,7 +9,6 @@ router = SimpleRouter()
 router.register("contacts", ContactViewSet, basename="contact")
 
 urlpatterns = [
-    # Before the router's routes, as it was when integrations mounted it separately.
     path("contacts/<int:pk>/push/", ContactPushView.as_view(), name="contact-push"),
     *router.urls,
 ]

@@ -1,11 +1,20 @@
 """The list's read plan is derived from ContactSerializer's fields (api.contacts.read_plan)."""
 
+import datetime
+import json
+import random
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework import serializers
 
 from api.contacts.read_plan import contact_read_plan, read_plan
+from api.contacts.representation import contact_list_representation, contact_list_rows
 from api.contacts.serializers import ContactSerializer
+from api.renderers import FastJSONRenderer
+from crm.factories import ContactFactory, PhoneNumberFactory, TagFactory
+from crm.models import Contact
+from integrations.models import Connection, RemoteLink
 
 
 def test_the_plan_has_every_field_of_the_serializer_in_its_order():
@@ -43,3 +52,51 @@ def test_a_field_the_list_has_no_reader_for_is_refused():
 
     with pytest.raises(ImproperlyConfigured, match="initials"):
         read_plan(WithMethod())
+
+
+@pytest.mark.django_db
+def test_the_fast_path_renders_many_varied_contacts_exactly_as_the_serializer(
+    django_user_model,
+):
+    """The one seam between the serializer and the list's rows, checked directly."""
+    rng = random.Random(14)
+    owner = django_user_model.objects.create_user("owner", is_staff=True)
+    connections = [
+        Connection.objects.create(name=name, provider=provider, auto_push=False)
+        for name, provider in [("Close", "close"), ("a klen", "klen"), ("Zeta", "getraze")]
+    ]
+    tags = [TagFactory(name=name) for name in ["VIP", "alpha", "Zulu", "beta", "Ünïcode"]]
+    for number in range(40):
+        contact = ContactFactory(
+            last_name=rng.choice(["", "Lovelace", "Hopper"]),
+            country=rng.choice(["", "US", "BR"]),
+            owner=rng.choice([None, owner]),
+            custom_fields=rng.choice([{}, {"industry": "x" * number}, {"deal_size": 10**14}]),
+            tags=rng.sample(tags, rng.randrange(len(tags) + 1)),
+        )
+        for index in range(rng.randrange(4)):
+            PhoneNumberFactory(contact=contact, is_primary=index == 1)
+        for connection in rng.sample(connections, rng.randrange(len(connections) + 1)):
+            RemoteLink.objects.create(
+                contact=contact,
+                connection=connection,
+                remote_id=rng.choice(["", f"lead_{number}"]),
+                state=rng.choice(RemoteLink.State.values),
+                last_error_code=rng.choice(["", "INVALID_EMAIL"]),
+                last_error_message=rng.choice(["", "Refused."]),
+                last_pushed_at=rng.choice(
+                    [None, datetime.datetime(2026, 3, 4, 5, 6, number, 890, tzinfo=datetime.UTC)]
+                ),
+            )
+    renderer = FastJSONRenderer()
+    queryset = Contact.objects.order_by("id")
+
+    rows = contact_list_representation(list(contact_list_rows(queryset)))
+    instances = queryset.prefetch_related(*contact_read_plan().prefetches())
+    serialized = ContactSerializer(instances, many=True).data
+
+    assert len(rows) == 40
+    # Read back, then written alike: on PostgreSQL custom_fields is the stored jsonb text,
+    # spaced as PostgreSQL writes it. Same keys in the same order, same values and types.
+    fast, simple = (json.loads(renderer.render(data)) for data in (rows, serialized))
+    assert json.dumps(fast) == json.dumps(simple)

@@ -211,16 +211,16 @@ class ContactSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
         validated_data.setdefault("source", Contact.Source.API)
         # Always validated on create, so required custom fields are enforced.
         validated_data.setdefault("custom_fields", {})
-        return self._write(None, validated_data)
+        return self.write_contact(None, validated_data)
 
     def update(self, instance: Contact, validated_data: dict[str, Any]) -> Contact:
         if self.partial and "custom_fields" in validated_data:
             validated_data["custom_fields"] = custom_fields_merge(
                 instance.custom_fields, validated_data["custom_fields"]
             )
-        return self._write(instance, validated_data)
+        return self.write_contact(instance, validated_data)
 
-    def _write(self, contact: Contact | None, data: dict[str, Any]) -> Contact:
+    def write_contact(self, contact: Contact | None, data: dict[str, Any]) -> Contact:
         phone_numbers = data.pop("phone_numbers", None)
         tags = data.pop("tags", None)
         custom_fields = data.pop("custom_fields", None)

@@ -134,12 +134,12 @@ class ContactViewSet(viewsets.ModelViewSet):
         return self.get_paginated_response(contact_list_representation(rows))
 
     def create(self, request, *args, **kwargs):
-        return idempotent(request, lambda: self._create(request))
+        return idempotent(request, lambda: self.create_contact(request))
 
-    def _create(self, request) -> Response:
+    def create_contact(self, request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = self._as_stored(serializer)
+        data = self.stored_representation(serializer)
         return Response(
             data, status=status.HTTP_201_CREATED, headers=self.get_success_headers(data)
         )
@@ -148,9 +148,9 @@ class ContactViewSet(viewsets.ModelViewSet):
         partial = kwargs.pop("partial", False)
         serializer = self.get_serializer(self.get_object(), data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        return Response(self._as_stored(serializer))
+        return Response(self.stored_representation(serializer))
 
-    def _as_stored(self, serializer) -> dict:
+    def stored_representation(self, serializer) -> dict:
         # The response shows the contact as stored, read as the list reads it (fewer queries
         # than a refetch with the serializer's prefetches).
         contact = serializer.save()
