@@ -23,6 +23,16 @@ def test_the_plan_has_every_field_of_the_serializer_in_its_order():
     assert plan.keys == tuple(ContactSerializer().fields)
     assert [key for key, _ in plan.related] == ["phone_numbers", "tags", "remote_links"]
     assert plan.related[0][1].keys == ("id", "number", "type", "is_primary", "do_not_call")
+    links = plan.related[2][1]
+    assert links.keys == (
+        "connection",
+        "provider",
+        "remote_id",
+        "state",
+        "last_error",
+        "last_pushed_at",
+    )
+    assert links.lookups["provider"] == "connection__provider"
 
 
 def test_a_column_field_is_read_by_its_kind_without_another_edit():

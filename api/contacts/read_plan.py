@@ -35,7 +35,7 @@ from .serializers import ContactSerializer
 RELATED_READERS: dict[str, Callable[[serializers.Field], RelatedReader]] = {
     "phone_numbers": lambda field: PhoneNumbersReader(keys=list(field.child.fields)),
     "tags": lambda field: TagNamesReader(),
-    "remote_links": lambda field: RemoteLinksReader(),
+    "remote_links": lambda field: RemoteLinksReader(fields=field.child.fields),
 }
 
 

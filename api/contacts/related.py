@@ -13,7 +13,7 @@ the queried table.
 
 import datetime
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from django.contrib.postgres.fields import ArrayField
@@ -21,6 +21,7 @@ from django.db import connection
 from django.db.models import CharField, Expression, IntegerField, Prefetch, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Lower
+from rest_framework import serializers
 
 from crm.models import Contact, PhoneNumber, Tag
 from integrations.models import Connection, RemoteLink
@@ -29,6 +30,8 @@ from .formats import datetime_formatter, json_loads
 from .queries import ids_filter
 
 Rows = Sequence[dict[str, Any]]
+# RemoteLink.last_error: a property over two columns, null when both are empty.
+LAST_ERROR = "last_error"
 
 
 class RelatedReader(Protocol):
@@ -163,14 +166,31 @@ def _tag_names_sql() -> str:
 
 
 class RemoteLinksReader:
-    """The contact's links to provider records, as RemoteLinkSerializer shows them."""
+    """The contact's links to provider records, as RemoteLinkSerializer shows them.
+
+    The keys and what each reads come from the serializer's fields: a field on a column of
+    the link or of its connection (`connection.name`) is read from it, a DateTimeField is
+    shown as DRF shows datetimes, and `last_error` (RemoteLink.last_error) is null unless
+    there is an error code or message.
+    """
+
+    def __init__(self, *, fields: Mapping[str, serializers.Field]):
+        self.keys = tuple(fields)
+        self.lookups = {
+            key: field.source.replace(".", "__")
+            for key, field in fields.items()
+            if key != LAST_ERROR
+        }
+        self.datetimes = {
+            key for key, field in fields.items() if isinstance(field, serializers.DateTimeField)
+        }
 
     def prefetch(self) -> Prefetch:
         links = RemoteLink.objects.select_related("connection").order_by("connection__name")
         return Prefetch("remote_links", queryset=links)
 
     def expression(self) -> Expression:
-        return _remote_links_sql()
+        return _remote_links_sql(self.keys, tuple(self.lookups.items()))
 
     def from_rows(self, rows: Rows, key: str) -> dict[int, Any]:
         represent_datetime = datetime_formatter()
@@ -178,72 +198,62 @@ class RemoteLinksReader:
         for row in rows:
             links = json_loads(row[key]) if row[key] else []
             for item in links:
-                # PostgreSQL's JSON has its own ISO 8601 form: parsed, then shown as DRF does.
-                pushed_at = item["last_pushed_at"]
-                item["last_pushed_at"] = represent_datetime(
-                    datetime.datetime.fromisoformat(pushed_at) if pushed_at else None
-                )
+                for name in self.datetimes:
+                    # PostgreSQL's JSON has its own ISO 8601 form: parsed, then shown as DRF.
+                    value = item[name]
+                    item[name] = represent_datetime(
+                        datetime.datetime.fromisoformat(value) if value else None
+                    )
             links_by_contact[row["id"]] = links
         return links_by_contact
 
     def by_contact(self, ids: Sequence[int]) -> dict[int, Any]:
+        error_lookups = ("last_error_code", "last_error_message")
         rows = (
             RemoteLink.objects.filter(ids_filter("contact_id", ids))
             .order_by("connection__name")
-            .values_list(
-                "contact_id",
-                "connection__name",
-                "connection__provider",
-                "remote_id",
-                "state",
-                "last_error_code",
-                "last_error_message",
-                "last_pushed_at",
-            )
+            .values("contact_id", *self.lookups.values(), *error_lookups)
         )
         represent_datetime = datetime_formatter()
         links: dict[int, list[dict[str, Any]]] = {pk: [] for pk in ids}
-        for contact_id, name, provider, remote_id, state, code, message, pushed_at in rows:
-            links[contact_id].append(
-                {
-                    "connection": name,
-                    "provider": provider,
-                    "remote_id": remote_id,
-                    "state": state,
-                    # As RemoteLink.last_error: null unless there is a code or a message.
-                    "last_error": {"code": code, "message": message} if code or message else None,
-                    "last_pushed_at": represent_datetime(pushed_at),
-                }
-            )
+        for row in rows:
+            item = dict.fromkeys(self.keys)
+            for name, lookup in self.lookups.items():
+                item[name] = row[lookup]
+            for name in self.datetimes:
+                item[name] = represent_datetime(item[name])
+            if LAST_ERROR in item:
+                code, message = (row[lookup] for lookup in error_lookups)
+                item[LAST_ERROR] = {"code": code, "message": message} if code or message else None
+            links[row["contact_id"]].append(item)
         return links
 
 
 @functools.cache
-def _remote_links_sql() -> RawSQL:
-    # The same keys, order and null last_error as RemoteLinkSerializer.
+def _remote_links_sql(keys: tuple[str, ...], lookups: tuple[tuple[str, str], ...]) -> RawSQL:
+    # json, not jsonb (which would sort the keys): the serializer's key order.
     qn = connection.ops.quote_name
     link, conn = RemoteLink._meta, Connection._meta
 
-    def col(alias: str, meta, name: str) -> str:
-        return f"{alias}.{qn(meta.get_field(name).column)}"
+    def col(lookup: str) -> str:
+        if lookup.startswith("connection__"):
+            return f"c.{qn(conn.get_field(lookup.removeprefix('connection__')).column)}"
+        return f"l.{qn(link.get_field(lookup).column)}"
 
-    code, message = col("l", link, "last_error_code"), col("l", link, "last_error_message")
+    code, message = col("last_error_code"), col("last_error_message")
+    columns = dict(lookups)
     pairs = ", ".join(
-        [
-            f"'connection', {col('c', conn, 'name')}",
-            f"'provider', {col('c', conn, 'provider')}",
-            f"'remote_id', {col('l', link, 'remote_id')}",
-            f"'state', {col('l', link, 'state')}",
-            f"'last_error', CASE WHEN {code} <> '' OR {message} <> ''"
-            f" THEN json_build_object('code', {code}, 'message', {message}) END",
-            f"'last_pushed_at', {col('l', link, 'last_pushed_at')}",
-        ]
+        f"'{key}', CASE WHEN {code} <> '' OR {message} <> ''"
+        f" THEN json_build_object('code', {code}, 'message', {message}) END"
+        if key == LAST_ERROR
+        else f"'{key}', {col(columns[key])}"
+        for key in keys
     )
     return RawSQL(  # noqa: S611
-        f"SELECT json_agg(json_build_object({pairs}) ORDER BY {col('c', conn, 'name')})::text"  # noqa: S608
+        f"SELECT json_agg(json_build_object({pairs}) ORDER BY {col('connection__name')})::text"  # noqa: S608
         f" FROM {qn(link.db_table)} l JOIN {qn(conn.db_table)} c"
-        f" ON c.{qn(conn.pk.column)} = {col('l', link, 'connection')}"
-        f" WHERE {col('l', link, 'contact')} = {_contact_column()}",
+        f" ON c.{qn(conn.pk.column)} = {col('connection')}"
+        f" WHERE {col('contact')} = {_contact_column()}",
         (),
         output_field=TextField(),
     )
