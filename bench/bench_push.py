@@ -21,8 +21,8 @@ from django_tasks_db.models import DBTaskResult
 
 from crm.models import Contact
 from crm.services import contact_upsert
-from integrations.models import Connection, ConnectionSlot, PushAttempt, RemoteLink
 from integrations.links import links_mark_pending
+from integrations.models import Connection, ConnectionSlot, PushAttempt, RemoteLink
 
 COUNT = int(os.environ.get("BENCH_PUSH_CONTACTS", "10000"))
 SANDBOX_PORT = int(os.environ.get("BENCH_SANDBOX_PORT", "8411"))

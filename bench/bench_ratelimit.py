@@ -19,8 +19,8 @@ from common import report
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from integrations.models import PushAttempt, RemoteLink
 from integrations.links import links_mark_pending
+from integrations.models import PushAttempt, RemoteLink
 
 COUNT = int(os.environ.get("BENCH_RATELIMIT_CONTACTS", "600"))
 PORT = int(os.environ.get("BENCH_RATELIMIT_PORT", "8442"))

@@ -9,7 +9,6 @@ from django.db import connection
 from django.db.models import (
     CharField,
     OuterRef,
-    Prefetch,
     Q,
     QuerySet,
     StringAgg,
@@ -95,14 +94,6 @@ def contact_admin_queryset() -> QuerySet[Contact]:
         .values("names")
     )
     return contacts.annotate(list_tag_names=Subquery(names, output_field=CharField()))
-
-
-def contact_list_queryset() -> QuerySet[Contact]:
-    """Contacts with what a list shows, fetched in a fixed number of queries."""
-    return Contact.objects.select_related("owner").prefetch_related(
-        "tags",
-        Prefetch("phone_numbers", queryset=PhoneNumber.objects.order_by("-is_primary", "id")),
-    )
 
 
 def contact_find_duplicate(*, email: str, exclude_pk: int | None = None) -> Contact | None:

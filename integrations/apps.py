@@ -9,6 +9,3 @@ class IntegrationsConfig(AppConfig):
         from . import queue, signals, tasks  # noqa: F401  (signals connects the receivers)
 
         queue.push_tasks_use(push_link=tasks.push_link, push_links=tasks.push_links)
-        from .api import register_contact_extensions
-
-        register_contact_extensions()

@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import RequestDataTooBig
 from django.test import RequestFactory
 
-from crm.api import errors
+from api import errors
 from tests.api_fixtures import *  # noqa: F403  (fixtures)
 from tests.api_fixtures import CONTACTS_URL, error_codes
 
@@ -41,7 +41,7 @@ def test_a_crash_in_a_view_answers_500_server_error_without_details(reader, monk
     def explode(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr("crm.api.views.contact_list_rows", explode)
+    monkeypatch.setattr("api.contacts.views.contact_list_rows", explode)
 
     response = reader.get(CONTACTS_URL)
 

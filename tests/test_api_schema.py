@@ -46,7 +46,7 @@ def validation_codes(schema: dict, path: str, method: str) -> dict[str, set[str]
     errors = resolve(schema, validation["properties"]["errors"]["items"])
     codes = {}
     for item in (resolve(schema, e) for e in errors["oneOf"]):
-        # A nested field's attr is a pattern, named by its placeholder (crm.api.schema).
+        # A nested field's attr is a pattern, named by its placeholder (api.schema).
         (attr,) = item["properties"]["attr"].get("enum") or [
             item["properties"]["attr"]["x-placeholder"]
         ]

@@ -217,7 +217,7 @@ INTEGRATIONS = {
 # --- end integrations --------------------------------------------------------------------------
 
 # ---------------------------------------------------------------------------------------------
-# REST API (apikeys, crm/api): authentication, scopes, errors, schema. See docs/api.md.
+# REST API (api, apikeys): authentication, scopes, errors, schema. See docs/api.md.
 # Environment variables: API_KEY_RATE, IDEMPOTENCY_KEY_RETENTION_HOURS.
 # ---------------------------------------------------------------------------------------------
 
@@ -228,6 +228,7 @@ INSTALLED_APPS += [
     "drf_spectacular",
     "drf_standardized_errors",
     "apikeys",
+    "api",
 ]
 
 REST_FRAMEWORK = {
@@ -238,13 +239,13 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["apikeys.permissions.HasScope"],
     "DEFAULT_THROTTLE_CLASSES": ["apikeys.throttling.APIKeyRateThrottle"],
-    "DEFAULT_PARSER_CLASSES": ["crm.api.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.PageNumberPagination",
-    "DEFAULT_SCHEMA_CLASS": "crm.api.schema.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.PageNumberPagination",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -258,14 +259,14 @@ IDEMPOTENCY_KEY_RETENTION_HOURS = env.int("IDEMPOTENCY_KEY_RETENTION_HOURS", def
 API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
 
 DRF_STANDARDIZED_ERRORS = {
-    "EXCEPTION_HANDLER_CLASS": "crm.api.errors.Handler",
-    "EXCEPTION_FORMATTER_CLASS": "crm.api.errors.Formatter",
+    "EXCEPTION_HANDLER_CLASS": "api.errors.Handler",
+    "EXCEPTION_FORMATTER_CLASS": "api.errors.Formatter",
     # Error responses documented on every operation (409/422 are added where they can occur).
     "ALLOWED_ERROR_STATUS_CODES": [
         str(status) for status in (400, 401, 403, 404, 405, 406, 413, 415, 429, 500)
     ],
     "ERROR_SCHEMAS": {
-        str(status): f"crm.api.schema.ErrorResponse{status}"
+        str(status): f"api.schema.ErrorResponse{status}"
         for status in (401, 403, 404, 405, 406, 413, 415, 429, 500)
     },
 }
@@ -284,8 +285,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
+        # The enum hook rebuilds the components from the registry: ours come after it.
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
-        "crm.api.schema.attr_placeholders_as_patterns",
+        "api.schema.parse_errors_with_api_codes",
+        "api.schema.error_examples_with_api_codes",
+        "api.schema.attr_placeholders_as_patterns",
     ],
     "ENUM_NAME_OVERRIDES": {
         "PhoneNumberTypeEnum": "crm.models.PhoneNumber.Type",

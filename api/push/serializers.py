@@ -1,24 +1,10 @@
-"""The contact's provider links as the API shows them, and the push request."""
+"""The push request and its answer."""
 
 from rest_framework import serializers
 
-from ..models import Connection, RemoteLink
+from integrations.models import Connection
 
-
-class LinkErrorSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="The provider's error code, e.g. INVALID_EMAIL.")
-    message = serializers.CharField()
-
-
-class RemoteLinkSerializer(serializers.ModelSerializer):
-    connection = serializers.CharField(source="connection.name", read_only=True)
-    provider = serializers.CharField(source="connection.provider", read_only=True)
-    last_error = LinkErrorSerializer(read_only=True, allow_null=True)
-
-    class Meta:
-        model = RemoteLink
-        fields = ["connection", "provider", "remote_id", "state", "last_error", "last_pushed_at"]
-        read_only_fields = fields
+from ..contacts.links import RemoteLinkSerializer
 
 
 class PushRequestSerializer(serializers.Serializer):

@@ -23,8 +23,8 @@ from crm.models import Contact, CustomField, PhoneNumber
 from crm.services import contact_upsert
 from crm.validation import CONTACT_FIELDS, ContactAlreadyExists
 
-from .errors import AlreadyExists
-from .extensions import contact_field_extensions
+from ..errors import AlreadyExists
+from .links import RemoteLinkSerializer
 
 MAX_PHONE_NUMBERS = 20
 MAX_TAGS = 50
@@ -179,6 +179,7 @@ class ContactSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
         "POST and PUT replace all values; PATCH merges into the stored values, and a key "
         "set to null removes that value.",
     )
+    remote_links = RemoteLinkSerializer(many=True, read_only=True)
 
     class Meta:
         model = Contact
@@ -191,6 +192,7 @@ class ContactSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
             "custom_fields",
             "created_at",
             "updated_at",
+            "remote_links",
         ]
         read_only_fields = ["id", "full_name", "created_at", "updated_at"]
         extra_kwargs = {
@@ -206,27 +208,20 @@ class ContactSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
             )
         return value
 
-    def get_fields(self):
-        fields = super().get_fields()
-        # Read-only fields other apps add to the representation (e.g. remote_links).
-        for extension in contact_field_extensions():
-            fields[extension.name] = extension.field()
-        return fields
-
     def create(self, validated_data: dict[str, Any]) -> Contact:
         validated_data.setdefault("source", Contact.Source.API)
         # Always validated on create, so required custom fields are enforced.
         validated_data.setdefault("custom_fields", {})
-        return self._write(None, validated_data)
+        return self.write_contact(None, validated_data)
 
     def update(self, instance: Contact, validated_data: dict[str, Any]) -> Contact:
         if self.partial and "custom_fields" in validated_data:
             validated_data["custom_fields"] = custom_fields_merge(
                 instance.custom_fields, validated_data["custom_fields"]
             )
-        return self._write(instance, validated_data)
+        return self.write_contact(instance, validated_data)
 
-    def _write(self, contact: Contact | None, data: dict[str, Any]) -> Contact:
+    def write_contact(self, contact: Contact | None, data: dict[str, Any]) -> Contact:
         phone_numbers = data.pop("phone_numbers", None)
         tags = data.pop("tags", None)
         custom_fields = data.pop("custom_fields", None)

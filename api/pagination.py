@@ -1,7 +1,7 @@
 """List pagination: a keyset cursor by default, page numbers for clients that ask for them.
 
-`PageNumberPagination` answers with a `count`, and a `COUNT(*)` over 100,000 contacts costs
-12 to 19 ms on PostgreSQL, more than serving the rest of the page. The list therefore pages with
+`PageNumberPagination` answers with a `count`, and counting every matching contact costs
+more than serving the rest of the page (docs/benchmarks.md). The list therefore pages with
 an opaque cursor (`?cursor=…`, followed through `next` and `previous`): the position of the
 last row seen in the list's ordering, turned into a WHERE clause, so any page costs the same
 as the first and rows inserted or deleted meanwhile never shift a page.
@@ -40,15 +40,21 @@ def invalid_cursor(message: str) -> ValidationError:
     return ValidationError({"cursor": [ErrorDetail(message, code="invalid_cursor")]})
 
 
-class KeysetCursorPagination(pagination.BasePagination):
+class KeysetCursorPagination(pagination.CursorPagination):
     """`?cursor=…&page_size=100`: pages that cost no count and never overlap.
+
+    DRF's CursorPagination keeps the position of the first ordering field only, plus an
+    offset through the rows that tie on it, capped at `offset_cutoff`: ordered by a field
+    many contacts share (company), its pages repeat rows and never reach the rest
+    (docs/benchmarks.md). This subclass keeps DRF's parameters, page size and response, and
+    replaces the position with the whole ordering tuple.
 
     The cursor holds the queryset's ordering and the values of its fields in the last (or,
     for `previous`, the first) row shown. The next page is the rows strictly after that
     position: (a < x) OR (a = x AND b < y) OR …, with the direction of each field. The
-    ordering must end with the primary key, so the position is unique and no row is
-    skipped or repeated on ties (crm.api.filters.OrderingFilter appends it). Every field of
-    the ordering must be a non-null column of the model read by the page.
+    ordering must end with the primary key, so the position is unique and no row is skipped
+    or repeated on ties (api.contacts.filters.OrderingFilter appends it). Every field of the
+    ordering must be a non-null column of the model read by the page.
 
     A cursor made for one ordering is refused (400 `invalid_cursor`) with another: the
     position would mean nothing there.
@@ -64,8 +70,10 @@ class KeysetCursorPagination(pagination.BasePagination):
         self.model = queryset.model
         self.base_url = request.build_absolute_uri()
         self.page_size = self.get_page_size(request)
-        self.ordering = self.get_ordering(queryset)
-        position, self.reverse = self.decode_cursor(request)
+        self.ordering = self.get_ordering(request, queryset, view)
+        cursor = self.decode_cursor(request)
+        position = None if cursor is None else cursor.position
+        self.reverse = cursor is not None and cursor.reverse
         self.had_cursor = position is not None or self.reverse
 
         ordering = self.ordering
@@ -83,18 +91,8 @@ class KeysetCursorPagination(pagination.BasePagination):
         self.last_row = rows[-1] if rows else None
         return rows
 
-    def get_page_size(self, request) -> int:
-        # As DRF's pagination classes read it: a bad value gives the default size.
-        try:
-            return pagination._positive_int(
-                request.query_params[self.page_size_query_param],
-                strict=True,
-                cutoff=self.max_page_size,
-            )
-        except (KeyError, ValueError):
-            return self.page_size
-
-    def get_ordering(self, queryset: QuerySet) -> list[str]:
+    def get_ordering(self, request, queryset: QuerySet, view) -> list[str]:
+        """The queryset's own ordering (the view's OrderingFilter set it), the key last."""
         ordering = list(queryset.query.order_by or queryset.model._meta.ordering)
         pk = queryset.model._meta.pk.name
         fields = []
@@ -125,11 +123,11 @@ class KeysetCursorPagination(pagination.BasePagination):
 
     # --- the cursor -----------------------------------------------------------------------
 
-    def decode_cursor(self, request) -> tuple[list[Any] | None, bool]:
-        """(position, reverse) from `?cursor=`; no cursor is the first page."""
+    def decode_cursor(self, request) -> pagination.Cursor | None:
+        """The position and direction in `?cursor=`; None (no cursor) is the first page."""
         encoded = request.query_params.get(self.cursor_query_param)
         if not encoded:
-            return None, False
+            return None
         if len(encoded) > MAX_CURSOR_LENGTH:
             raise invalid_cursor("This cursor is not one this API made.")
         try:
@@ -146,12 +144,14 @@ class KeysetCursorPagination(pagination.BasePagination):
         reverse, position = payload.get("r", False), payload.get("p")
         if position is None:
             # A reverse cursor without a position: the last page (see previous_link).
-            return None, reverse
+            return pagination.Cursor(offset=0, reverse=reverse, position=None)
         if not isinstance(position, list) or len(position) != len(self.ordering):
             raise invalid_cursor("This cursor is not one this API made.")
-        return self._position_from_json(position), reverse
+        return pagination.Cursor(
+            offset=0, reverse=reverse, position=self.position_from_json(position)
+        )
 
-    def _position_from_json(self, position: list[Any]) -> list[Any]:
+    def position_from_json(self, position: list[Any]) -> list[Any]:
         model = self.model
         values = []
         for term, value in zip(self.ordering, position, strict=True):
@@ -172,19 +172,18 @@ class KeysetCursorPagination(pagination.BasePagination):
             values.append(value)
         return values
 
-    def encode_cursor(self, row: Any, *, reverse: bool) -> str:
-        position = None if row is None else [self._value(row, t) for t in self.ordering]
-        payload: dict[str, Any] = {"o": self.ordering, "p": position}
-        if reverse:
+    def encode_cursor(self, cursor: pagination.Cursor) -> str:
+        payload: dict[str, Any] = {"o": self.ordering, "p": cursor.position}
+        if cursor.reverse:
             payload["r"] = True
         text = json.dumps(payload, separators=(",", ":"), default=_json_default)
         encoded = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
         return replace_query_param(self.base_url, self.cursor_query_param, encoded)
 
-    @staticmethod
-    def _value(row: Any, term: str) -> Any:
-        name = term.lstrip("-")
-        return row[name] if isinstance(row, dict) else getattr(row, name)
+    def cursor_at(self, row: Any, *, reverse: bool) -> str:
+        """The link to the rows after `row` (before it if `reverse`); no row: the last page."""
+        position = None if row is None else [_value(row, term) for term in self.ordering]
+        return self.encode_cursor(pagination.Cursor(offset=0, reverse=reverse, position=position))
 
     # --- links and the envelope -----------------------------------------------------------
 
@@ -193,10 +192,10 @@ class KeysetCursorPagination(pagination.BasePagination):
             # Came backwards: the rows after this page are the ones the client came from.
             if self.last_row is None:
                 return remove_query_param(self.base_url, self.cursor_query_param)
-            return self.encode_cursor(self.last_row, reverse=False)
+            return self.cursor_at(self.last_row, reverse=False)
         if not self.has_more:
             return None
-        return self.encode_cursor(self.last_row, reverse=False)
+        return self.cursor_at(self.last_row, reverse=False)
 
     def get_previous_link(self) -> str | None:
         if not self.reverse:
@@ -204,16 +203,11 @@ class KeysetCursorPagination(pagination.BasePagination):
                 return None  # the first page
             if self.first_row is None:
                 # Past the end (the rows were deleted meanwhile): the last page.
-                return self.encode_cursor(None, reverse=True)
-            return self.encode_cursor(self.first_row, reverse=True)
+                return self.cursor_at(None, reverse=True)
+            return self.cursor_at(self.first_row, reverse=True)
         if not self.has_more:
             return None
-        return self.encode_cursor(self.first_row, reverse=True)
-
-    def get_paginated_response(self, data) -> Response:
-        return Response(
-            {"next": self.get_next_link(), "previous": self.get_previous_link(), "results": data}
-        )
+        return self.cursor_at(self.first_row, reverse=True)
 
     def get_paginated_response_schema(self, schema: dict) -> dict:
         link = {"type": "string", "nullable": True, "format": "uri"}
@@ -304,6 +298,11 @@ class ContactPagination(KeysetCursorPagination):
                 "schema": {"type": "integer", "minimum": 1},
             },
         ]
+
+
+def _value(row: Any, term: str) -> Any:
+    name = term.lstrip("-")
+    return row[name] if isinstance(row, dict) else getattr(row, name)
 
 
 def _flip(term: str) -> str:

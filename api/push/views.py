@@ -8,9 +8,9 @@ from rest_framework.response import Response
 
 from apikeys.models import Scope
 from crm.models import Contact
+from integrations.links import links_mark_pending
+from integrations.models import Connection, RemoteLink
 
-from ..models import Connection, RemoteLink
-from ..links import links_mark_pending
 from .serializers import PushRequestSerializer, PushResultSerializer
 
 

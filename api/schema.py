@@ -1,21 +1,21 @@
 """OpenAPI generation: the error envelope with this API's codes, and each operation's scope.
 
 drf-standardized-errors adds the error responses every operation can return; the
-serializers here give them the codes this API actually sends (crm.api.errors), so the
-schema documents `invalid_key`, not DRF's `authentication_failed`.
+serializers here give them the codes this API actually sends (api.errors), so the
+schema documents `invalid_key`, not DRF's `authentication_failed`. The library's own
+parse error (code `parse_error`) and examples (DRF's codes) are replaced after generation
+by the postprocessing hooks below, which use only the schema itself.
 """
 
+import json
 import re
 
 from django.core.exceptions import ImproperlyConfigured
-from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer
+from drf_spectacular.plumbing import build_examples_list
+from drf_spectacular.utils import OpenApiExample
 from drf_standardized_errors import openapi
-from drf_standardized_errors.openapi_serializers import (
-    ClientErrorEnum,
-    ServerErrorEnum,
-    ValidationErrorEnum,
-)
-from inflection import camelize
+from drf_standardized_errors.openapi_serializers import ClientErrorEnum, ServerErrorEnum
+from drf_standardized_errors.settings import package_settings
 from rest_framework import serializers
 
 from apikeys.permissions import required_scope
@@ -90,11 +90,25 @@ ErrorResponse429 = ERROR_RESPONSES[429]
 ErrorResponse500 = ERROR_RESPONSES[500]
 
 
+WRITE_METHODS = ("POST", "PUT", "PATCH")
+COMPONENTS = "#/components/schemas/"
+# The library's parse error, and what replaces it (this API's code is `invalid_json`).
+LIBRARY_PARSE_ERROR = ("ParseErrorResponse", "ParseError")
+PARSE_ERROR_COMPONENT = "ErrorResponse400"
+REF = re.compile(r'"#/components/schemas/([^"]+)"')
+
+
 class AutoSchema(openapi.AutoSchema):
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None:
             return None
+        # Only a request body can be too large.
+        if self.method not in WRITE_METHODS:
+            operation["responses"].pop("413", None)
+        # Registered for parse_errors_with_api_codes, which puts it in place of the
+        # library's parse error.
+        self.resolve_serializer(ParseErrorResponse, "response")
         try:
             scope = required_scope(view=self.view, method=self.method)
         except ImproperlyConfigured:
@@ -107,52 +121,64 @@ class AutoSchema(openapi.AutoSchema):
         operation["x-required-scope"] = scope
         return operation
 
-    def _should_add_error_response(self, responses: dict, status_code: str) -> bool:
-        if status_code == "413" and self.method not in ("POST", "PUT", "PATCH"):
-            return False
-        return super()._should_add_error_response(responses, status_code)
 
-    def _get_http400_serializer(self):
-        # As in drf-standardized-errors, with this API's parse error code (invalid_json).
-        serializers_by_type = {}
-        if self._should_add_validation_error_response():
-            serializers_by_type[ValidationErrorEnum.VALIDATION_ERROR.value] = (
-                self._get_serializer_for_validation_error_response()
-            )
-        if self._should_add_parse_error_response():
-            serializers_by_type[ClientErrorEnum.CLIENT_ERROR.value] = ParseErrorResponse
-        return PolymorphicProxySerializer(
-            component_name=f"{camelize(self.get_operation_id())}ErrorResponse400",
-            serializers=serializers_by_type,
-            resource_type_field_name="type",
-        )
+def parse_errors_with_api_codes(result, generator, request, public):
+    """Each operation's 400 names this API's parse error (`invalid_json`), not the library's
+    (`parse_error`), which then leaves the components with what only it used (its code's
+    enum). Runs after the enum hook, which rebuilds the components."""
+    schemas = result.get("components", {}).get("schemas", {})
+    library_ref = f"{COMPONENTS}{LIBRARY_PARSE_ERROR[0]}"
+    api_ref = f"{COMPONENTS}{PARSE_ERROR_COMPONENT}"
+    for component in schemas.values():
+        for branch in component.get("oneOf", []):
+            if branch.get("$ref") == library_ref:
+                branch["$ref"] = api_ref
+        mapping = component.get("discriminator", {}).get("mapping", {})
+        for kind, ref in mapping.items():
+            if ref == library_ref:
+                mapping[kind] = api_ref
+    removed = [schemas.pop(name) for name in LIBRARY_PARSE_ERROR if name in schemas]
+    remaining = json.dumps(result, default=str)
+    for name in sorted(set(REF.findall(json.dumps(removed, default=str)))):
+        if f'"{COMPONENTS}{name}"' not in remaining:
+            schemas.pop(name, None)
+    return result
 
-    def _get_error_response_examples(self) -> list[OpenApiExample]:
-        allowed = set(self._get_allowed_error_status_codes())
-        examples = []
-        for status_code, codes in CODES_BY_STATUS.items():
-            if str(status_code) not in allowed or status_code == 400:
-                continue
-            kind = "server_error" if status_code >= 500 else "client_error"
-            examples.append(
-                OpenApiExample(
-                    f"{codes[0]}",
-                    value={
-                        "type": kind,
-                        "errors": [
-                            {
-                                "code": codes[0],
-                                "detail": EXAMPLE_DETAILS[status_code],
-                                "attr": "email" if status_code == 409 else None,
-                            }
-                        ],
-                        **({"existing_id": 42} if status_code == 409 else {}),
-                    },
-                    response_only=True,
-                    status_codes=[str(status_code)],
-                )
-            )
-        return examples
+
+def error_examples_with_api_codes(result, generator, request, public):
+    """The example of each documented error response, with this API's code and detail, in
+    place of the library's (DRF's codes)."""
+    allowed = {str(code) for code in package_settings.ALLOWED_ERROR_STATUS_CODES or []}
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for status_code, response in (operation.get("responses") or {}).items():
+                if status_code not in allowed or status_code == "400":
+                    continue
+                content = response.get("content", {}).get("application/json")
+                if content is not None:
+                    content["examples"] = build_examples_list([error_example(int(status_code))])
+    return result
+
+
+def error_example(status_code: int) -> OpenApiExample:
+    codes = CODES_BY_STATUS[status_code]
+    kind = "server_error" if status_code >= 500 else "client_error"
+    return OpenApiExample(
+        f"{codes[0]}",
+        value={
+            "type": kind,
+            "errors": [
+                {
+                    "code": codes[0],
+                    "detail": EXAMPLE_DETAILS[status_code],
+                    "attr": "email" if status_code == 409 else None,
+                }
+            ],
+            **({"existing_id": 42} if status_code == 409 else {}),
+        },
+        response_only=True,
+        status_codes=[str(status_code)],
+    )
 
 
 # drf-standardized-errors names a nested field's errors with placeholders, in an enum:
