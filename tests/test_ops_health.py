@@ -29,10 +29,11 @@ def migrations_checked_afresh():
 
 
 def run_worker() -> None:
+    """The real worker (tests that run it need transactional_db: it manages connections)."""
     call_command("db_worker", batch=True, reload=False, startup_delay=False, verbosity=0)
 
 
-def test_a_healthy_stack_answers_200_with_every_check(client, db, clock):
+def test_a_healthy_stack_answers_200_with_every_check(client, transactional_db, clock):
     worker_heartbeat.enqueue()
     run_worker()  # the real worker runs the heartbeat the scheduler queues
 
@@ -66,7 +67,7 @@ def test_no_worker_seen_in_the_last_minute_is_a_503_naming_the_worker(client, db
     }
 
 
-def test_the_queue_lag_is_the_age_of_the_oldest_task_due(client, db, clock, settings):
+def test_the_queue_lag_is_the_age_of_the_oldest_task_due(client, transactional_db, clock, settings):
     settings.OPS = {**settings.OPS, "QUEUE_LAG_SECONDS": 300}
     retry_sweep.enqueue()  # due now
     retry_sweep.using(run_after=NOW + datetime.timedelta(minutes=4)).enqueue()  # due later

@@ -85,7 +85,8 @@ def test_an_unknown_job_is_refused(scheduler, settings):
         schedule.jobs_schedule(scheduler)
 
 
-def test_upkeep_jobs_queue_their_task_and_alerts_run_in_the_scheduler(db, scheduler):
+def test_upkeep_jobs_queue_their_task_and_alerts_run_in_the_scheduler(transactional_db, scheduler):
+    # transactional_db: each job drops stale connections first, as after a request.
     schedule.jobs_schedule(scheduler)
     jobs = {job.name: job for job in scheduler.get_jobs()}
 

@@ -24,6 +24,7 @@ def clock(time_machine):
 
 
 def run_worker() -> None:
+    """The real worker (tests that run it need transactional_db: it manages connections)."""
     call_command("db_worker", batch=True, reload=False, startup_delay=False, verbosity=0)
 
 
@@ -117,7 +118,7 @@ def test_idempotency_records_are_pruned_through_their_command(db):
     assert upkeep.idempotency_records_prune().startswith("Deleted 0 idempotency record(s)")
 
 
-def test_the_heartbeat_task_records_the_worker_that_ran_it(db, clock):
+def test_the_heartbeat_task_records_the_worker_that_ran_it(transactional_db, clock):
     worker_heartbeat.enqueue()
     run_worker()
 
@@ -130,7 +131,7 @@ def test_the_heartbeat_task_records_the_worker_that_ran_it(db, clock):
     assert list(WorkerHeartbeat.objects.values_list("worker_id", flat=True)) == ["another"]
 
 
-def test_finished_task_results_are_pruned_after_their_retention(db, clock, settings):
+def test_finished_task_results_are_pruned_after_their_retention(transactional_db, clock, settings):
     settings.OPS = {**settings.OPS, "TASK_RESULT_RETENTION_DAYS": 7}
     worker_heartbeat.enqueue()
     run_worker()
