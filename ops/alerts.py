@@ -115,7 +115,9 @@ def alerts_evaluate(*, now: datetime.datetime | None = None) -> list[Alert]:
     return selectors.alerts_active()
 
 
-def alert_update(alert: Alert, condition: Condition | None, *, now: datetime.datetime):
+def alert_update(
+    alert: Alert, condition: Condition | None, *, now: datetime.datetime
+) -> Email | None:
     """Move one alert to what its condition says now; returns the email due, if any."""
     previous_sent_at = alert.last_sent_at
     email = None
