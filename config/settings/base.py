@@ -115,8 +115,8 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Parameters bound by the server, so psycopg prepares a statement a connection has run
-    # five times: the API list's page is then neither parsed nor planned again (1.3 ms of
-    # its 5 ms in PostgreSQL). Behind a pooler in transaction mode without prepared
+    # five times: the API list's page is then neither parsed nor planned again (see
+    # docs/benchmarks.md). Behind a pooler in transaction mode without prepared
     # statement support (PgBouncer before 1.21), set DATABASE_PREPARE_THRESHOLD=off.
     threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
     DATABASES["default"].setdefault("OPTIONS", {}).update(
