@@ -30,6 +30,7 @@ urlpatterns = [
     path("api/v1/", include("api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", swagger_ui, name="api-docs"),
+    path("health/", include("ops.urls")),
 ]
 
 # Under /api/ these answer in the API's JSON error envelope; elsewhere, Django's pages.
