@@ -90,7 +90,7 @@ serve: $(PROD_VENV)/.synced
 	@echo "Relay CRM: http://$(HOST):$(PORT)/admin/  API docs: http://$(HOST):$(PORT)/api/docs/  Ctrl-C stops everything."
 	@echo "First staff user: DJANGO_SETTINGS_MODULE=$$DJANGO_SETTINGS_MODULE $(PROD_VENV)/bin/python manage.py createsuperuser"
 	@# honcho exits 130 after Ctrl-C, which is how this stack is meant to stop.
-	@PATH="$(CURDIR)/$(PROD_VENV)/bin:$$PATH" WEB_HOST=$(HOST) \
+	@PATH="$(CURDIR)/$(PROD_VENV)/bin:$$PATH" \
 	    $(PROD_VENV)/bin/honcho -f Procfile start --port $(PORT) --concurrency worker=$(WORKERS) || [ $$? -eq 130 ]
 
 lint: setup
