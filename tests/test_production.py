@@ -5,6 +5,7 @@ Procfile's commands. `.ci/smoke.py` runs the same stack for real (`make serve`).
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -230,3 +231,47 @@ def test_every_environment_variable_is_documented_in_deploy_md():
     deploy_md = (ROOT / "docs" / "deploy.md").read_text()
     assert {"SECRET_KEY", "DATABASE_URL", "ALLOWED_HOSTS", "PORT", "STATIC_ROOT"} <= names
     assert not [name for name in sorted(names) if f"`{name}`" not in deploy_md]
+
+
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def test_swagger_ui_renders_with_every_request_kept_on_our_host(live_server, monkeypatch):
+    """In a real browser, offline: every request leaving our host is refused and recorded."""
+    if not Path(CHROMIUM).exists():
+        reason = f"Chromium not found at {CHROMIUM}: install Debian's `chromium` package."
+        if os.environ.get("CI"):
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test itself uses no ORM.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    elsewhere, errors = [], []
+
+    def keep_on_our_host(route):
+        if route.request.url.startswith(live_server.url + "/"):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page()
+            page.route("**/*", keep_on_our_host)
+            page.on("console", lambda message: message.type == "error" and errors.append(message))
+            page.goto(f"{live_server.url}/api/docs/")
+            page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
+            title = page.inner_text(".swagger-ui .info .title")
+            operations = page.locator(".opblock").count()
+        finally:
+            browser.close()
+    assert title.startswith("Relay CRM API") and operations > 0
+    assert not elsewhere
+    assert not [message.text for message in errors]
