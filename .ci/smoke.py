@@ -14,6 +14,7 @@ Prints one line per check and "smoke: N passed, N failed" at the end; exits 1 on
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -236,6 +237,8 @@ def main() -> int:
         probe_api_docs(base)
         probe_health(base)
         probe_push(base, api_key)
+    except subprocess.CalledProcessError as error:
+        check(" ".join(error.cmd[1:3]), False, (error.stdout or "") + (error.stderr or ""))
     finally:
         if sandbox:
             sandbox.terminate()
@@ -244,6 +247,8 @@ def main() -> int:
             stop_output = stop_stack(stack, web_port, log)
             if failed:
                 print(stop_output[-4000:])
+        log.close()
+        shutil.rmtree(workdir, ignore_errors=True)
     print(f"smoke: {len(passed)} passed, {len(failed)} failed")
     return 1 if failed else 0
 
