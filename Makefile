@@ -1,4 +1,4 @@
-# Relay CRM. Two commands do everything: `make run` and `make test`.
+# Relay CRM. Two commands do everything: `make run` and `make test`; `make serve` for production.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -22,19 +22,25 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup browser run test bench lint format migrate seed clean
+.PHONY: help setup browser run serve superuser test bench lint format migrate seed clean
 
 help:
 	@echo "make run    install, migrate, seed demo data and serve the admin on http://$(HOST):$(PORT)/admin/"
 	@echo "make test   install and run the whole test suite and the linters"
 	@echo "make setup  install only (creates .venv)"
+	@echo "make serve  the production stack from the environment (SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL, PORT): docs/deploy.md"
+	@echo "make superuser  a staff user for make serve's database (same environment)"
 	@echo "make bench  run the benchmarks on PostgreSQL and print figure vs target"
 
-$(VENV)/.synced: pyproject.toml uv.lock
+define ensure_uv
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is required"; exit 1; }
 	@if [ ! -x "$(UV)" ] && ! command -v "$(UV)" >/dev/null 2>&1; then \
 	  echo "Installing uv with pip into .tools/"; \
 	  $(PYTHON) -m venv .tools && .tools/bin/pip install --quiet uv; fi
+endef
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	$(ensure_uv)
 	$(UV) sync --frozen
 	@touch $@
 
@@ -67,6 +73,35 @@ run: seed
 	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" RELAY_HOST=$(HOST) RELAY_PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) \
 	    $(VENV)/bin/honcho --no-prefix -f Procfile.dev start || [ $$? -eq 130 ]
 
+# The production stack on this machine (Procfile: web, worker, scheduler), configured by the
+# environment as in docs/deploy.md. It runs from its own venv without the dev dependencies, so
+# `make test`'s .venv is left alone. Ctrl-C stops the three processes together.
+PROD_VENV := .venv-prod
+WORKERS ?= 1
+$(PROD_VENV)/.synced: pyproject.toml uv.lock
+	$(ensure_uv)
+	UV_PROJECT_ENVIRONMENT=$(PROD_VENV) $(UV) sync --frozen --no-dev
+	@touch $@
+
+serve superuser: export DJANGO_SETTINGS_MODULE := config.settings.production
+# Never make run's demo database (and its demo login): without DATABASE_URL, a SQLite file of its own.
+serve superuser: export DATABASE_URL ?= sqlite:///$(CURDIR)/db.production.sqlite3
+serve: $(PROD_VENV)/.synced
+	@test -n "$$SECRET_KEY" || grep -qs '^SECRET_KEY=.' .env || \
+	    { echo "make serve needs SECRET_KEY in the environment or .env (docs/deploy.md)"; exit 1; }
+	$(PROD_VENV)/bin/python manage.py collectstatic --no-input --verbosity 0
+	$(PROD_VENV)/bin/python manage.py migrate --no-input
+	@echo "Relay CRM: http://$(HOST):$(PORT)/admin/  API docs: http://$(HOST):$(PORT)/api/docs/  Ctrl-C stops everything."
+	@echo "First staff user: make superuser (in another terminal, with the same environment)."
+	@# honcho exits 130 after Ctrl-C, which is how this stack is meant to stop. It does not read
+	@# .env itself (--env /dev/null): Django's settings do, and production keeps its DEBUG off.
+	@PATH="$(CURDIR)/$(PROD_VENV)/bin:$$PATH" \
+	    $(PROD_VENV)/bin/honcho -f Procfile --env /dev/null start --port $(PORT) --concurrency worker=$(WORKERS) || [ $$? -eq 130 ]
+
+# A staff user for the production stack, in the database make serve uses.
+superuser: $(PROD_VENV)/.synced
+	$(PROD_VENV)/bin/python manage.py createsuperuser
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -95,4 +130,4 @@ bench: setup
 	cd bench && ../$(PY) run.py
 
 clean:
-	rm -rf $(VENV) .tools staticfiles
+	rm -rf $(VENV) $(PROD_VENV) .tools staticfiles

@@ -60,8 +60,8 @@ ROOT_URLCONF = "config.urls"
 # Content-Security-Policy for every page we serve (the admin, the browsable API): scripts only
 # from our own origin or with the request's nonce (Django's admin templates carry it), so an
 # injected <script> or on* attribute never runs. Inline style attributes stay allowed: the
-# admin's status badges use them, and a style cannot run code. Swagger UI (/api/docs/), which
-# loads from a CDN, relaxes this for itself only (config/urls.py).
+# admin's status badges use them, and a style cannot run code. Swagger UI (/api/docs/) is
+# served from our own static files (drf-spectacular-sidecar), so it needs nothing more.
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
@@ -140,8 +140,11 @@ TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
+# `manage.py collectstatic` gathers every static file (the admin's, Swagger UI's and ReDoc's from
+# drf-spectacular-sidecar) into STATIC_ROOT, where WhiteNoise serves them under hashed names with
+# far-future cache headers. Set STATIC_ROOT when the code's folder is read-only.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -281,6 +284,12 @@ SPECTACULAR_SETTINGS = {
         '`{"type": …, "errors": [{"code", "detail", "attr"}]}`. See docs/api.md.'
     ),
     "VERSION": "1.0.0",
+    # Swagger UI and ReDoc come from our static files (drf-spectacular-sidecar), never a CDN:
+    # the docs work offline and every script has a pinned version. No online validator either.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
     # The schema and Swagger UI are public: they describe the API, not its data.
@@ -444,3 +453,6 @@ LOGGING["loggers"]["apscheduler.executors"] = {"level": "WARNING"}
 # A load balancer probes /health/ over plain HTTP: SECURE_SSL_REDIRECT leaves it alone.
 SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 # --- end operations -----------------------------------------------------------------------------
+
+# Swagger UI and ReDoc as static files, for SPECTACULAR_SETTINGS' "SIDECAR" above.
+INSTALLED_APPS += ["drf_spectacular_sidecar"]
