@@ -87,7 +87,7 @@ def test_admin_pages_carry_a_content_security_policy_their_scripts_satisfy(admin
         response = admin_client.get(url)
         policy = response["Content-Security-Policy"]
         nonce = re.search(r"'nonce-([^']+)'", policy).group(1)
-        assert "script-src 'self' 'nonce-" in policy
+        assert "script-src 'self'" in policy
         assert "object-src 'none'" in policy and "frame-ancestors 'none'" in policy
         for tag in re.findall(r"<script\b[^>]*>", response.content.decode()):
             # Same-origin files, or inline with this response's nonce: nothing else runs.
@@ -96,13 +96,14 @@ def test_admin_pages_carry_a_content_security_policy_their_scripts_satisfy(admin
 
 
 @pytest.mark.django_db
-def test_swagger_ui_may_load_from_its_cdn_and_nothing_else_may(client):
+def test_swagger_ui_runs_under_the_sites_own_policy_without_a_cdn(client):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
-    assert "script-src 'self' https://cdn.jsdelivr.net" in docs["Content-Security-Policy"]
+    policy = docs["Content-Security-Policy"]
+    assert "script-src 'self'" in policy
+    assert "https:" not in policy and "cdn" not in policy
     assert "<script>" not in docs.content.decode()  # its start-up script is a file
     assert client.get("/api/docs/?script=").status_code == 200
-    assert "cdn.jsdelivr.net" not in client.get("/admin/login/")["Content-Security-Policy"]
 
 
 @pytest.mark.django_db
