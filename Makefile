@@ -121,6 +121,7 @@ browser:
 
 test: setup browser
 	$(MANAGE) makemigrations --check --dry-run
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
