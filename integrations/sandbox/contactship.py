@@ -33,7 +33,7 @@ class ContactshipEmulator(JsonEmulator):
         return key, None
 
     def error(self, status: int, message, *, code: str = "") -> Reply:
-        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus else ""
         return Reply(status, {"statusCode": status, "message": message, "error": phrase})
 
     def route(self, request: Request, key: str) -> Reply:
