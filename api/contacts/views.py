@@ -130,7 +130,7 @@ UPDATED = OpenApiResponse(
 @extend_validation_errors(["unknown_field"], field_name="non_field_errors", methods=WRITE_METHODS)
 @extend_validation_errors(["required"], field_name="first_name", methods=["patch"])
 @extend_validation_errors(
-    ["invalid_phone", "duplicate_phone"],
+    ["invalid_phone", "duplicate_phone", "phone_extension_not_supported"],
     field_name="phone_numbers.INDEX.number",
     methods=WRITE_METHODS,
 )
