@@ -1,11 +1,14 @@
 """Write answers: what a write shows, writes that change nothing, ETag and If-Match."""
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 
 from crm.models import Contact
+from crm.services import contact_upsert
 from crm.signals import contact_changed
+from integrations.models import Connection, RemoteLink
 from tests.api_fixtures import *  # noqa: F403  (fixtures)
 from tests.api_fixtures import CONTACTS_URL, READ, WRITE, detail_url, error_codes
 
@@ -79,8 +82,6 @@ def test_a_key_that_may_read_gets_the_whole_contact(make_client, stored):
 
 
 def test_a_staff_session_that_may_only_add_contacts_gets_the_receipt(client, django_user_model):
-    from django.contrib.auth.models import Permission
-
     user = django_user_model.objects.create_user("adder", password="pw", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="add_contact"))
     client.force_login(user)
@@ -133,6 +134,16 @@ def test_a_write_with_the_stored_values_writes_nothing_and_pushes_nothing(
     assert sorted(after.phone_numbers.values_list("pk", flat=True)) == phone_ids
 
 
+def test_putting_back_the_body_a_get_returned_writes_nothing(api, stored, changes):
+    with CaptureQueriesContext(db_connection) as queries:
+        response = api.put(detail_url(stored["id"]), stored, format="json")
+
+    assert response.status_code == 200, response.json()
+    assert response.json() == stored
+    assert not [q for q in queries if q["sql"].startswith(("UPDATE", "INSERT", "DELETE"))]
+    assert changes == []
+
+
 def test_a_write_that_changes_one_thing_still_saves_and_pushes(api, stored, changes):
     response = api.patch(detail_url(stored["id"]), {"tags": ["VIP"]}, format="json")
 
@@ -175,8 +186,6 @@ def test_the_etag_changes_when_the_contact_changes(api, stored):
 
 
 def test_the_etag_changes_when_only_remote_links_change(api, stored):
-    from integrations.models import Connection, RemoteLink
-
     before = api.get(detail_url(stored["id"]))["ETag"]
     target = Connection.objects.create(name="Etag target", provider="getraze", api_key="k")
     RemoteLink.objects.create(contact_id=stored["id"], connection=target)
@@ -287,3 +296,18 @@ def test_the_schema_documents_etag_if_match_412_and_the_receipt(api):
     receipt = answer["oneOf"][1]
     assert receipt["required"] == ["id", "updated_at"]
     assert receipt["additionalProperties"] is False
+
+
+def test_the_service_itself_skips_a_write_that_changes_nothing(stored, changes):
+    contact = Contact.objects.get(pk=stored["id"])
+    before = contact.updated_at
+
+    contact_upsert(
+        contact=contact,
+        data={"first_name": "Ada", "email": " Ada@Example.com "},
+        phone_numbers=[{"number": "+14155550100"}, {"number": "+14155550101", "type": "work"}],
+        tags=["tech", "vip"],
+    )
+
+    assert Contact.objects.get(pk=stored["id"]).updated_at == before
+    assert changes == []
