@@ -40,21 +40,27 @@ class HasScope(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         scope = required_scope(view=view, method=request.method)
-        if isinstance(request.auth, ScopedAPIKey):
-            if request.auth.has_scope(scope):
-                return True
+        if isinstance(request.auth, ScopedAPIKey) and not request.auth.has_scope(scope):
             self.message = f"This API key lacks the {scope} scope."
-            return False
-        user = request.user
-        if not (user and user.is_authenticated and user.is_active and user.is_staff):
-            return False
-        # A session is a person: the model permissions the admin asks of them apply here too,
-        # so the browsable API is no way around them. Superusers have every permission.
-        wanted = SESSION_PERMISSIONS.get(scope, {})
-        perms = wanted.get(request.method) or wanted.get("*")
-        if perms is None:
-            return user.is_superuser
-        return any(user.has_perm(perm) for perm in perms)
+        return request_has_scope(request=request, scope=scope, method=request.method)
+
+
+def request_has_scope(*, request, scope: str, method: str) -> bool:
+    """Whether the request's key has `scope`, or its staff session the model permissions the
+    scope stands for with `method`. Views also ask it to decide what an answer may show (a
+    write answer shows the contact only to a caller who may read it)."""
+    if isinstance(request.auth, ScopedAPIKey):
+        return request.auth.has_scope(scope)
+    user = request.user
+    if not (user and user.is_authenticated and user.is_active and user.is_staff):
+        return False
+    # A session is a person: the model permissions the admin asks of them apply here too,
+    # so the browsable API is no way around them. Superusers have every permission.
+    wanted = SESSION_PERMISSIONS.get(scope, {})
+    perms = wanted.get(method) or wanted.get("*")
+    if perms is None:
+        return user.is_superuser
+    return any(user.has_perm(perm) for perm in perms)
 
 
 # What a staff session needs for each scope (any one of the listed permissions), by method.

@@ -3,17 +3,23 @@
 This app knows nothing of providers; `integrations` builds on it.
 """
 
-import datetime
 import decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import EmailValidator, RegexValidator, URLValidator
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django_countries.fields import CountryField
 from phonenumber_field.modelfields import PhoneNumberField
+
+from .custom_values import (
+    NUMBER_MAX_DIGITS,
+    TEXT_MAX_LENGTH,
+    custom_value_convert,
+    expected_value,
+)
 
 
 class Tag(models.Model):
@@ -50,8 +56,8 @@ class CustomField(models.Model):
         URL = "url", "URL"
         EMAIL = "email", "Email"
 
-    TEXT_MAX_LENGTH = 2000
-    NUMBER_MAX_DIGITS = 15
+    TEXT_MAX_LENGTH = TEXT_MAX_LENGTH
+    NUMBER_MAX_DIGITS = NUMBER_MAX_DIGITS
 
     key = models.CharField(
         max_length=64,
@@ -98,95 +104,22 @@ class CustomField(models.Model):
         """Validate one raw value and return it normalised for JSON storage.
 
         Returns None for an empty value. Raises ValidationError (code `invalid_custom_field`)
-        with a message that names the field.
+        with a message that names the field. The conversions are in crm.custom_values.
         """
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             return None
-        converter = getattr(self, f"_to_{self.type}")
         try:
-            return converter(raw)
+            return custom_value_convert(self.type, raw, choices=self.choices)
         except (ValueError, TypeError, ValidationError, decimal.InvalidOperation) as exc:
             reason = exc.messages[0] if isinstance(exc, ValidationError) else None
             raise ValidationError(
                 "%(label)s: %(reason)s",
                 code="invalid_custom_field",
-                params={"label": self.label, "reason": reason or self._expected()},
+                params={
+                    "label": self.label,
+                    "reason": reason or expected_value(self.type, self.choices),
+                },
             ) from exc
-
-    def _expected(self) -> str:
-        return {
-            self.Type.NUMBER: "enter a number.",
-            self.Type.DATE: "enter a date as YYYY-MM-DD.",
-            self.Type.BOOLEAN: "enter true or false.",
-            self.Type.CHOICE: "choose one of: " + ", ".join(self.choices) + ".",
-            self.Type.URL: "enter a valid URL.",
-            self.Type.EMAIL: "enter a valid email address.",
-        }.get(self.type, "enter a text.")
-
-    def _to_text(self, raw):
-        if not isinstance(raw, str | int | float | decimal.Decimal) or isinstance(raw, bool):
-            raise TypeError
-        value = str(raw).strip()
-        if len(value) > self.TEXT_MAX_LENGTH:
-            raise ValidationError(f"at most {self.TEXT_MAX_LENGTH} characters.")
-        return value
-
-    def _to_number(self, raw):
-        if isinstance(raw, bool) or not isinstance(raw, str | int | float | decimal.Decimal):
-            raise TypeError
-        text = str(raw).strip().replace(",", "")
-        if len(text) > 40:
-            raise ValueError
-        number = decimal.Decimal(text)
-        # Bounded so every value survives JSON and float arithmetic in reports and providers.
-        if not number.is_finite() or number.adjusted() >= self.NUMBER_MAX_DIGITS:
-            raise ValidationError(f"enter a number with at most {self.NUMBER_MAX_DIGITS} digits.")
-        # JSON has one number type; integral values stay integers so 3 is never "3.0".
-        return int(number) if number == number.to_integral_value() else float(number)
-
-    def _to_date(self, raw):
-        if isinstance(raw, datetime.datetime):
-            raw = raw.date()
-        if isinstance(raw, datetime.date):
-            return raw.isoformat()
-        if not isinstance(raw, str):
-            raise TypeError
-        return datetime.date.fromisoformat(raw.strip()).isoformat()
-
-    _TRUE = {"true", "yes", "y", "1", "on"}
-    _FALSE = {"false", "no", "n", "0", "off"}
-
-    def _to_boolean(self, raw):
-        if isinstance(raw, bool):
-            return raw
-        if isinstance(raw, int) and raw in (0, 1):
-            return bool(raw)
-        if isinstance(raw, str) and raw.strip().lower() in self._TRUE | self._FALSE:
-            return raw.strip().lower() in self._TRUE
-        raise ValueError
-
-    def _to_choice(self, raw):
-        if not isinstance(raw, str):
-            raise TypeError
-        by_folded = {c.lower(): c for c in self.choices}
-        try:
-            return by_folded[raw.strip().lower()]
-        except KeyError:
-            raise ValueError from None
-
-    def _to_url(self, raw):
-        if not isinstance(raw, str):
-            raise TypeError
-        value = raw.strip()
-        URLValidator()(value)
-        return value
-
-    def _to_email(self, raw):
-        if not isinstance(raw, str):
-            raise TypeError
-        value = raw.strip().lower()
-        EmailValidator()(value)
-        return value
 
 
 class Contact(models.Model):

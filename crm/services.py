@@ -11,6 +11,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django_countries.fields import Country
 
 from .chunks import BULK_CHUNK, chunks
 from .models import Contact, PhoneNumber, Tag
@@ -35,8 +36,12 @@ def contact_upsert(
 
     Only what is passed is written: `data` sets the given scalar fields; `phone_numbers`,
     `tags` and `custom_fields`, when not None, replace the contact's complete set.
+    An update that would leave the contact as stored writes nothing: no UPDATE, no new
+    updated_at, no contact_changed signal (so no push), since incremental syncs and auto-push
+    read any of those as a change.
     Raises ValidationError with every field error at once, or ContactAlreadyExists.
     """
+    stored = contact_column_values(contact) if contact is not None else None
     write = contact_prepare(
         contact=contact,
         data=data,
@@ -45,6 +50,8 @@ def contact_upsert(
         custom_fields=custom_fields,
     )
     contact, created = write.contact, write.created
+    if stored is not None and not contact_write_changes(write=write, stored=stored):
+        return contact
 
     duplicate = contact_find_duplicate(email=contact.email, exclude_pk=contact.pk)
     if duplicate is not None:
@@ -66,6 +73,46 @@ def contact_upsert(
     # the phones it cleaned primary, which the batch writer relies on too.
     contact_changed.send(sender=Contact, contact=contact, created=created)
     return contact
+
+
+def contact_column_values(contact: Contact) -> dict[str, Any]:
+    """The contact's column values as comparable data (a Country as its code)."""
+    return {
+        field.attname: comparable(field.value_from_object(contact))
+        for field in Contact._meta.concrete_fields
+    }
+
+
+def comparable(value: Any) -> Any:
+    # A Country compares equal to its code, but the snapshot is taken before the country is
+    # cleaned (a name or a lowercase code may become the code): compare codes.
+    return str(value) if isinstance(value, Country) else value
+
+
+def contact_write_changes(*, write: ContactWrite, stored: Mapping[str, Any]) -> bool:
+    """Whether a prepared update of a stored contact changes anything: a column, its phones
+    (number, type and flags, in any order) or its tags (names compared case-insensitively,
+    as they are matched)."""
+    if contact_column_values(write.contact) != stored:
+        return True
+    contact = write.contact
+    if write.phones is not None:
+        have = {
+            (phone.number.as_e164, phone.type, phone.is_primary, phone.do_not_call)
+            for phone in contact.phone_numbers.all()
+        }
+        # Numbers are unique per contact on both sides, so the sets compare the lists.
+        wanted = {
+            (row["number"], row["type"], row["is_primary"], row["do_not_call"])
+            for row in write.phones
+        }
+        if have != wanted:
+            return True
+    if write.tags is not None:
+        have_tags = {tag.name.lower() for tag in contact.tags.all()}
+        if have_tags != set(write.tags):
+            return True
+    return False
 
 
 @transaction.atomic

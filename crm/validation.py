@@ -59,7 +59,9 @@ class ContactAlreadyExists(ValidationError):
 def phone_parse(raw: Any, *, region: str | None = None) -> str:
     """Parse a phone number typed in any format and return it in E.164.
 
-    National numbers are read in `region` (default: settings.PHONE_DEFAULT_REGION).
+    National numbers are read in `region` (default: settings.PHONE_DEFAULT_REGION). A number
+    with an extension ("ext. 12", "x12", "#12", or a second number after a comma, which the
+    parser reads as one) is refused (`phone_extension_not_supported`).
     """
     text = str(raw if raw is not None else "").strip()
     parsed = None
@@ -74,6 +76,15 @@ def phone_parse(raw: Any, *, region: str | None = None) -> str:
             "“%(value)s” is not a valid phone number.",
             code="invalid_phone",
             params={"value": shown},
+        )
+    if parsed.extension:
+        # E.164 has no extension, and neither do the providers' phone fields: kept, it would
+        # be dropped on the way to every one of them. Refused rather than silently dropped.
+        raise ValidationError(
+            "“%(value)s” has an extension (%(extension)s), which phone numbers cannot "
+            "store; send the number without it (the description can hold the extension).",
+            code="phone_extension_not_supported",
+            params={"value": text[:40], "extension": parsed.extension[:10]},
         )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
