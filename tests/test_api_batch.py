@@ -1,9 +1,11 @@
 """POST /api/v1/contacts/batch/: up to 100 contacts created or updated, one result each."""
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 from django_tasks_db.models import DBTaskResult
+from rest_framework.test import APIClient
 
 from apikeys.idempotency import REPLAYED_HEADER
 from crm.models import Contact, CustomField
@@ -309,3 +311,40 @@ def test_the_written_contact_reads_back_as_the_detail_shows_it(api):
     detail = api.get(detail_url(contact_id)).json()
     assert detail["phone_numbers"][0]["number"] == "+14155550100"
     assert detail["source"] == "api"
+
+
+def test_a_staff_session_needs_both_add_and_change_contact(django_user_model):
+    user = django_user_model.objects.create_user("clerk", "c@example.com", "pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename="add_contact"))
+    client = APIClient()
+    client.force_login(user)
+
+    assert post_batch(client, [{"first_name": "Ada"}]).status_code == 403
+
+    user.user_permissions.add(Permission.objects.get(codename="change_contact"))
+    client.force_login(django_user_model.objects.get(pk=user.pk))  # fresh permission cache
+    assert results(post_batch(client, [{"first_name": "Ada"}])) == [(0, "created")]
+
+
+def test_a_nul_character_echoed_in_an_items_errors_is_replaced_so_the_answer_can_be_kept(
+    writer,
+):
+    response = post_batch(
+        writer,
+        [{"first_name": "Ada", "custom_fields": {"a\x00b": 1}}],
+        HTTP_IDEMPOTENCY_KEY="nul",
+    )
+
+    assert response.status_code == 200
+    [error] = response.json()["results"][0]["errors"]["errors"]
+    assert error["code"] == "unknown_custom_field"
+    assert error["attr"] == "custom_fields.a\ufffdb"
+    assert "\x00" not in error["detail"]
+    assert (
+        post_batch(
+            writer,
+            [{"first_name": "Ada", "custom_fields": {"a\x00b": 1}}],
+            HTTP_IDEMPOTENCY_KEY="nul",
+        ).json()
+        == response.json()
+    )

@@ -19,12 +19,14 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import generics
 from rest_framework.exceptions import APIException, ErrorDetail, NotFound, ValidationError
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from apikeys.idempotency import HEADER as IDEMPOTENCY_HEADER
 from apikeys.idempotency import idempotent
-from apikeys.models import Scope
+from apikeys.models import Scope, ScopedAPIKey
+from apikeys.permissions import HasScope
 from crm.models import Contact, CustomField, normalize_email
 from crm.selectors import contacts_find_by_email
 from crm.validation import contact_prepare, tag_names_clean
@@ -207,8 +209,18 @@ def field_error(attr: str, message: str, code: str) -> ValidationError:
 
 
 def error_envelope(exc: APIException) -> dict:
-    """The body a single write would have answered `exc` with (api.errors)."""
-    return Formatter(exc, {}, exc).run()
+    """The body a single write would have answered `exc` with (api.errors).
+
+    A NUL character the client sent, echoed in a detail or in an attr (an unknown custom
+    field's key), becomes U+FFFD: the answer is kept for the Idempotency-Key in a JSON column,
+    which PostgreSQL's jsonb refuses NUL in.
+    """
+    envelope = Formatter(exc, {}, exc).run()
+    for error in envelope["errors"]:
+        for name in ("detail", "attr"):
+            if isinstance(error[name], str):
+                error[name] = error[name].replace("\x00", "\ufffd")
+    return envelope
 
 
 def batch_items(data: Any) -> list:
@@ -227,6 +239,16 @@ def batch_items(data: Any) -> list:
 
 def batch_error(message: str, code: str) -> ValidationError:
     return field_error(api_settings.NON_FIELD_ERRORS_KEY, message, code)
+
+
+class SessionMayChange(BasePermission):
+    """A batch updates as well as creates: a staff session, which HasScope asks for
+    add_contact on a POST, also needs change_contact. An API key's scope covers both."""
+
+    def has_permission(self, request, view) -> bool:
+        if isinstance(request.auth, ScopedAPIKey):
+            return True
+        return request.user.has_perm("crm.change_contact")
 
 
 BATCH_IDEMPOTENCY_PARAMETER = OpenApiParameter(
@@ -266,6 +288,7 @@ BATCH_IDEMPOTENCY_PARAMETER = OpenApiParameter(
 class ContactBatchView(generics.GenericAPIView):
     serializer_class = ContactBatchItemSerializer
     renderer_classes = [FastJSONRenderer]
+    permission_classes = [HasScope, SessionMayChange]
     required_scopes = {"read": Scope.CONTACTS_WRITE, "write": Scope.CONTACTS_WRITE}
     http_method_names = ["post", "options"]
 
