@@ -42,7 +42,7 @@ class RemoteLinkInline(LinkColumns, admin.TabularInline):
 
 class SyncStateFilter(admin.SimpleListFilter):
     title = "sync state"
-    parameter_name = "sync"
+    parameter_name = pages.SYNC_STATE_PARAMETER
 
     def lookups(self, request, model_admin):
         choices = []
