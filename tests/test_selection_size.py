@@ -207,3 +207,37 @@ def test_select_all_of_100000_contacts_on_postgresql(staff_client, target):
     assert len(page_queries) <= 12
     progress = staff_client.get(progress_url, {"format": "json"}).json()
     assert (progress["queued"], progress["total"]) == (100_000, 100_000)
+
+
+def test_export_of_every_contact_reads_in_chunks(staff_client, target, few_parameters):
+    contacts_create(1500)
+    fields = {f"contactresource_{name}": "on" for name in ("email", "phones", "tags")}
+    with CaptureQueriesContext(db_connection) as queries:
+        response = staff_client.post(
+            reverse("admin:crm_contact_export"), {"format": "0", "resource": "0", **fields}
+        )
+    assert response.status_code == 200
+    emails = [line.split(",")[0] for line in response.content.decode().splitlines()[1:]]
+    # In the list's order; a chunk of 100 contacts is three queries (rows, phones, tags).
+    listed = Contact.objects.order_by("-updated_at", "-id").values_list("email", flat=True)
+    assert emails == list(listed)
+    assert len(queries) <= 3 * 15 + 10, len(queries)
+
+
+def test_delete_of_every_contact_with_links(staff_client, target, few_parameters):
+    contacts_create(1500)
+    RemoteLink.objects.bulk_create(
+        RemoteLink(contact_id=pk, connection=target, state="synced")
+        for pk in Contact.objects.values_list("pk", flat=True)
+    )
+    data = {
+        "action": "delete_selected",
+        "index": "0",
+        "select_across": "1",
+        helpers.ACTION_CHECKBOX_NAME: [Contact.objects.values_list("pk", flat=True)[0]],
+    }
+    confirmation = staff_client.post(CONTACTS, data)
+    assert confirmation.status_code == 200
+    response = staff_client.post(CONTACTS, {**data, "post": "yes"})
+    assert response.status_code == 302
+    assert (Contact.objects.count(), RemoteLink.objects.count()) == (0, 0)
