@@ -17,7 +17,14 @@ from crm.models import Contact
 from .models import Connection, RemoteLink
 from .queue import link_pushes_enqueue, link_pushes_queue, tasks_enqueue
 
-CHUNK = 1000
+CHUNK = 1000  # contacts or links per statement, at most
+
+
+def ids_per_statement(*, using: str, reserved: int = 0) -> int:
+    """How many ids one statement may bind besides `reserved` other parameters: CHUNK, or
+    fewer where the database allows fewer parameters (SQLite may be built, or set, lower)."""
+    limit = connections[using].features.max_query_params
+    return CHUNK if limit is None else max(1, min(CHUNK, limit - reserved))
 
 
 def links_mark_pending(
@@ -44,10 +51,14 @@ def links_mark_pending(
     now = timezone.now()
     # No savepoint: a failed statement here dooms the caller's transaction anyway, and a
     # contact save is measured in statements (SAVEPOINT and RELEASE would be two more).
-    with transaction.atomic(using=router.db_for_write(RemoteLink), savepoint=False):
-        for start in range(0, len(contact_ids), CHUNK):
+    db = router.db_for_write(RemoteLink)
+    # The upsert also binds the connections and two values per column of a link.
+    reserved = len(connection_ids or ()) + 2 * len(RemoteLink._meta.concrete_fields)
+    chunk = ids_per_statement(using=db, reserved=reserved)
+    with transaction.atomic(using=db, savepoint=False):
+        for start in range(0, len(contact_ids), chunk):
             rows = _links_upsert_pending(
-                contact_ids=contact_ids[start : start + CHUNK],
+                contact_ids=contact_ids[start : start + chunk],
                 connection_ids=connection_ids,
                 now=now,
             )
@@ -150,10 +161,13 @@ def _links_upsert_pending(
 def links_retry(*, links: QuerySet[RemoteLink]) -> int:
     """Push these links again now, whatever their state (staff's "Retry")."""
     now = timezone.now()
+    # The update binds the pending values besides the ids.
+    reserved = 2 * len(RemoteLink._meta.concrete_fields)
+    size = ids_per_statement(using=router.db_for_write(RemoteLink), reserved=reserved)
     with transaction.atomic():
         link_ids = list(links.order_by().values_list("pk", flat=True))
-        for start in range(0, len(link_ids), CHUNK):
-            chunk = RemoteLink.objects.filter(pk__in=link_ids[start : start + CHUNK]).order_by()
+        for start in range(0, len(link_ids), size):
+            chunk = RemoteLink.objects.filter(pk__in=link_ids[start : start + size]).order_by()
             chunk.update(**_pending_fields(now))
             # Read after the update, which holds the rows: the generations it gave them.
             link_pushes_queue(links=list(chunk.values_list("pk", "connection_id", "generation")))

@@ -1,5 +1,8 @@
 """Connections to providers, each contact's link to its remote record, and the audit trail."""
 
+import secrets
+
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -186,3 +189,37 @@ class PushAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation} {self.http_status or '-'} {self.outcome}"
+
+
+def push_batch_token() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class PushBatch(models.Model):
+    """A push staff queued from the contact list: which contacts, to which connections.
+
+    The contacts are kept as the selection was made, never as a list of every id: the contact
+    list's query string (its filters and search) when staff selected everything, or the
+    ticked ids otherwise (one page at most). The progress page reads the contacts back from
+    it, so a selection of any size is one row.
+    """
+
+    token = models.CharField(max_length=32, unique=True, default=push_batch_token, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    connections = models.ManyToManyField(Connection, related_name="+")
+    select_across = models.BooleanField(
+        default=False, help_text="Every contact the list's filters matched, not ticked ones."
+    )
+    query = models.TextField(blank=True, help_text="The contact list's query string.")
+    contact_ids = models.JSONField(default=list, blank=True, help_text="The ticked contacts.")
+    contact_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "push batches"
+
+    def __str__(self) -> str:
+        return f"{self.contact_count} contacts at {self.created_at:%Y-%m-%d %H:%M}"

@@ -1,8 +1,11 @@
 """Reads of the integrations app for the admin: sync state at a glance, push progress."""
 
+import datetime
 from collections.abc import Iterable
 
-from django.db.models import Count
+from django.db.models import Count, QuerySet
+
+from crm.models import Contact
 
 from .models import Connection, RemoteLink
 
@@ -32,11 +35,19 @@ def link_state_counts() -> list[dict]:
     return summary
 
 
-def push_batch_progress(*, contact_ids: Iterable[int], connection_ids: Iterable[int]) -> dict:
-    """How far the pushes of these contacts to these connections got: links by state, and the
-    latest failures with their reasons."""
+def push_batch_progress(
+    *, contacts: QuerySet[Contact], connection_ids: Iterable[int], since: datetime.datetime
+) -> dict:
+    """How far the pushes of these contacts to these connections, marked at `since` or later,
+    got: links by state, and the latest failures with their reasons.
+
+    `contacts` is read as a subquery, never as a list of ids, so a selection of any size is
+    counted in one statement. `since` keeps out links the push did not touch.
+    """
     links = RemoteLink.objects.filter(
-        contact_id__in=list(contact_ids), connection_id__in=list(connection_ids)
+        contact__in=contacts.order_by().values("pk"),
+        connection_id__in=list(connection_ids),
+        updated_at__gte=since,
     )
     by_state = dict.fromkeys(STATES, 0)
     for state, number in links.order_by().values_list("state").annotate(number=Count("id")):

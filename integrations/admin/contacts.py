@@ -42,7 +42,7 @@ class RemoteLinkInline(LinkColumns, admin.TabularInline):
 
 class SyncStateFilter(admin.SimpleListFilter):
     title = "sync state"
-    parameter_name = "sync"
+    parameter_name = pages.SYNC_STATE_PARAMETER
 
     def lookups(self, request, model_admin):
         choices = []
@@ -88,6 +88,12 @@ class SyncedContactAdmin(ContactAdmin):
         # One query more for the whole page: each contact's links with their connection.
         links = RemoteLink.objects.select_related("connection").order_by("connection__name")
         return super().get_queryset(request).prefetch_related(Prefetch("remote_links", links))
+
+    def response_action(self, request, queryset, **kwargs):
+        # The list's prefetches are for the rows of its page. An action on "select all" (the
+        # delete confirmation reads every contact) would otherwise prefetch for all of them,
+        # with every id in one IN list.
+        return super().response_action(request, queryset.prefetch_related(None), **kwargs)
 
     def preview_payload_view(self, request, object_id):
         return pages.contact_payload_preview(self, request, object_id)

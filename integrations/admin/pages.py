@@ -5,29 +5,31 @@ Thin: they read through selectors, the preview and the adapters, call a service,
 The model admins route their URLs and actions here.
 """
 
+import copy
 import json
-import secrets
 
 from django.contrib import messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.db.models import QuerySet
+from django.http import Http404, HttpResponseRedirect, JsonResponse, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from crm.models import CustomField
+from crm.models import Contact, CustomField
 
 from ..connections import connection_check
 from ..crypto import SecretUnreadable
-from ..links import links_mark_pending
-from ..models import Connection
+from ..models import PushBatch
 from ..providers import ProviderError, adapter_class
+from ..push_batches import push_batch_create
 from ..selectors import push_batch_progress
 from .forms import PushForm
 from .preview import payload_previews
 
-PUSH_BATCHES_KEPT = 5
+SYNC_STATE_PARAMETER = "sync"  # the contact list's filter by sync state
 
 
 def viewable_object(model_admin, request, object_id):
@@ -120,18 +122,26 @@ def contact_payload_preview(model_admin, request, object_id):
 
 def contacts_push_form(model_admin, request, queryset):
     """The "Push to provider…" action: choose connections, queue, then watch the progress."""
+    select_across = request.POST.get("select_across", "0")
+    selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
     if "apply" in request.POST:
         form = PushForm(request.POST)
         if form.is_valid():
             connections = list(form.cleaned_data["connections"])
-            contact_ids = list(queryset.order_by().values_list("pk", flat=True))
-            count = links_mark_pending(contacts=contact_ids, connections=connections)
+            batch, count = push_batch_create(
+                contacts=queryset,
+                connections=connections,
+                created_by=request.user,
+                select_across=select_across == "1",
+                query=request.GET.urlencode(),
+                contact_ids=selected,
+            )
             names = ", ".join(c.name for c in connections)
             model_admin.message_user(
                 request, f"{count} pushes queued to {names}.", messages.SUCCESS
             )
-            token = push_batch_remember(request, contact_ids, connections)
-            return HttpResponseRedirect(reverse("admin:crm_contact_push_progress", args=[token]))
+            url = reverse("admin:crm_contact_push_progress", args=[batch.token])
+            return HttpResponseRedirect(url)
     else:
         form = PushForm()
     context = page_context(
@@ -140,34 +150,66 @@ def contacts_push_form(model_admin, request, queryset):
         "Push to provider",
         form=form,
         count=queryset.count(),
-        selected=request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-        select_across=request.POST.get("select_across", "0"),
+        # With "select all", the list's filters (this page's query string) are the selection.
+        selected=[] if select_across == "1" else selected,
+        select_across=select_across,
         action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
         media=model_admin.media + form.media,
     )
     return TemplateResponse(request, "admin/integrations/push_to_provider.html", context)
 
 
-def push_batch_remember(request, contact_ids: list[int], connections: list[Connection]) -> str:
-    """Keep a queued push's selection in the session, so its progress page can count it."""
-    token = secrets.token_urlsafe(8)
-    batches = request.session.get("push_batches", {})
-    batches = dict(list(batches.items())[-(PUSH_BATCHES_KEPT - 1) :])
-    batches[token] = {
-        "contacts": contact_ids,
-        "connections": [c.pk for c in connections],
-        "names": [c.name for c in connections],
-    }
-    request.session["push_batches"] = batches
-    return token
+def push_batch_contacts(model_admin, request, batch: PushBatch) -> QuerySet[Contact]:
+    """The contacts of a batch, as a query: the ticked ones, or the contact list's filters
+    read again from the batch's query string, as the list applied them.
+
+    The sync-state filter is left out: the push itself moves contacts out of it ("failed"
+    becomes "pending"), and the progress keeps to the links the push marked anyway.
+    """
+    if not batch.select_across:
+        return Contact.objects.filter(pk__in=batch.contact_ids)
+    params = QueryDict(batch.query, mutable=True)
+    params.pop(SYNC_STATE_PARAMETER, None)
+    list_request = copy.copy(request)
+    list_request.GET = params
+    base = model_admin.get_changelist(list_request)
+
+    class SelectionChangeList(base):
+        def get_results(self, request):
+            """Only the query is wanted, not a page of rows or their count."""
+
+    list_display = model_admin.get_list_display(list_request)
+    try:
+        changelist = SelectionChangeList(
+            list_request,
+            model_admin.model,
+            list_display,
+            model_admin.get_list_display_links(list_request, list_display),
+            model_admin.get_list_filter(list_request),
+            model_admin.date_hierarchy,
+            model_admin.get_search_fields(list_request),
+            model_admin.get_list_select_related(list_request),
+            model_admin.list_per_page,
+            model_admin.list_max_show_all,
+            model_admin.list_editable,
+            model_admin,
+            model_admin.get_sortable_by(list_request),
+            model_admin.search_help_text,
+        )
+    except IncorrectLookupParameters as exc:
+        raise Http404("This push's filters no longer apply to the contact list.") from exc
+    return changelist.queryset
 
 
 def push_progress(model_admin, request, token):
-    batch = request.session.get("push_batches", {}).get(token)
+    batch = PushBatch.objects.filter(token=token, created_by=request.user).first()
     if batch is None:
         raise Http404("This push is no longer tracked; the contact list shows sync badges.")
+    connections = list(batch.connections.order_by("name"))
     progress = push_batch_progress(
-        contact_ids=batch["contacts"], connection_ids=batch["connections"]
+        contacts=push_batch_contacts(model_admin, request, batch),
+        connection_ids=[c.pk for c in connections],
+        since=batch.created_at,
     )
     if request.GET.get("format") == "json":
         return JsonResponse(progress)
@@ -176,7 +218,7 @@ def push_progress(model_admin, request, token):
         request,
         "Push progress",
         progress=progress,
-        names=", ".join(batch["names"]),
-        contact_count=len(batch["contacts"]),
+        names=", ".join(c.name for c in connections),
+        contact_count=batch.contact_count,
     )
     return TemplateResponse(request, "admin/integrations/push_progress.html", context)
