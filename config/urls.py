@@ -1,10 +1,13 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from api.errors import unknown_api_url
+from api.routes import slash_optional
 
 SWAGGER_CDN = "https://cdn.jsdelivr.net"
 
@@ -26,10 +29,18 @@ admin.site.index_title = "Contacts and provider sync"
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
-    # REST API (api/, apikeys): see docs/api.md.
+    # REST API (api/, apikeys): see docs/api.md. Its routes answer with or without the
+    # trailing slash (api/routes.py).
     path("api/v1/", include("api.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", swagger_ui, name="api-docs"),
+    *slash_optional(
+        [
+            path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+            path("api/docs/", swagger_ui, name="api-docs"),
+        ]
+    ),
+    # Any other URL under /api/ (an unknown path, an id that is not a number) is a JSON 404,
+    # with DEBUG on as well as off.
+    re_path(r"^api/", unknown_api_url),
     path("health/", include("ops.urls")),
 ]
 

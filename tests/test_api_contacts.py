@@ -619,11 +619,12 @@ def test_it_answers_a_wrong_method_with_405(api):
     assert error_codes(response) == {None: ["method_not_allowed"]}
 
 
-def test_it_answers_an_unsatisfiable_accept_header_with_406(api):
+def test_it_answers_json_even_to_an_accept_header_without_json(api):
+    # A key request always gets JSON (api/negotiation.py): no 406, no HTML page.
     response = api.get(CONTACTS_URL, HTTP_ACCEPT="application/xml")
 
-    assert response.status_code == 406
-    assert error_codes(response) == {None: ["not_acceptable"]}
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
 
 
 # --- idempotency ---------------------------------------------------------------------------

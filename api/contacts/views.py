@@ -13,6 +13,7 @@ from apikeys.models import Scope
 from crm.models import Contact
 
 from ..pagination import ContactPagination
+from ..query_params import strict_query_parameters
 from ..renderers import FastJSONRenderer
 from ..schema import ErrorResponse409, ErrorResponse422
 from .filters import ContactFilter, ContactFilterBackend, OrderingFilter
@@ -39,6 +40,8 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 )
 
 
+# Outermost, so it sees (and keeps) the codes the decorators below declare for the list.
+@strict_query_parameters
 @extend_schema(tags=["contacts"])
 @extend_schema_view(
     list=extend_schema(
