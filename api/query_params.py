@@ -112,7 +112,7 @@ def strict_query_parameters(view_class: type) -> type:
     declared = get_validation_errors(view_class)
     for name, name_codes in codes.items():
         for error in declared.get(name, ()):
-            if error.action in (None, "list"):
+            if error.action in (None, "list") and error.method in (None, "get"):
                 name_codes.update(error.error_codes)
         extend_validation_errors(sorted(name_codes), field_name=name, actions=["list"])(view_class)
     return view_class

@@ -262,10 +262,10 @@ def test_it_reports_several_phone_errors_at_once_each_at_its_index(api):
 @pytest.mark.parametrize(
     ("payload", "attr", "name"),
     [
-        ({"first_name": "A", "nickname": "x"}, "non_field_errors", "nickname"),
+        ({"first_name": "A", "nickname": "x"}, "nickname", "nickname"),
         (
             {"first_name": "A", "phone_numbers": [{"number": "+14155550100", "primary": True}]},
-            "phone_numbers.0.non_field_errors",
+            "phone_numbers.0.primary",
             "primary",
         ),
     ],
@@ -300,7 +300,7 @@ def test_it_reports_unknown_fields_together_with_other_field_errors(api):
 
     assert error_codes(response) == {
         "email": ["invalid_email"],
-        "non_field_errors": ["unknown_field"],
+        "nickname": ["unknown_field"],
     }
 
 

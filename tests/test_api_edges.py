@@ -400,3 +400,40 @@ def test_the_docs_table_lists_exactly_the_codes_the_api_can_answer(client, db):
 
     assert emitted - documented_codes() == set(), "codes the API sends but the docs omit"
     assert documented_codes() - emitted - OUTSIDE_THE_SCHEMA == set(), "documented, never sent"
+
+
+# --- finding 10: an unknown body key is named in attr --------------------------------------
+
+
+def test_an_unknown_body_field_names_itself_in_attr(api):
+    body = {
+        "first_name": "A",
+        "nickname": "x",
+        "phone_numbers": [{"number": "+14155550100", "primary": True}],
+    }
+
+    expected = {"nickname": ["unknown_field"], "phone_numbers.0.primary": ["unknown_field"]}
+
+    response = api.post(CONTACTS_URL, body, format="json")
+    patched = api.patch(detail_url(ContactFactory().pk), body, format="json")
+
+    assert error_codes(response) == expected
+    assert error_codes(patched) == expected
+
+
+def test_an_unknown_phone_number_key_names_its_path(api):
+    body = {"first_name": "A", "phone_numbers": [{"number": "+14155550100", "primary": True}]}
+
+    response = api.post(CONTACTS_URL, body, format="json")
+
+    assert error_codes(response) == {"phone_numbers.0.primary": ["unknown_field"]}
+
+
+def test_the_count_of_further_unknown_fields_stays_on_the_body(api):
+    response = api.post(
+        CONTACTS_URL, {"first_name": "A", **{f"junk{i:02}": 1 for i in range(25)}}, format="json"
+    )
+
+    codes = error_codes(response)
+    assert codes.pop("non_field_errors") == ["unknown_field"]
+    assert sorted(codes) == [f"junk{i:02}" for i in range(20)]

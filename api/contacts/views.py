@@ -85,7 +85,8 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     destroy=extend_schema(summary="Delete a contact"),
 )
 # Codes raised by crm.services (and the strict-fields check), for the schema's error lists.
-@extend_validation_errors(["unknown_field"], field_name="non_field_errors", methods=WRITE_METHODS)
+# An unknown key is named in `attr` (api.errors.Formatter): any name, hence the placeholder.
+@extend_validation_errors(["unknown_field"], field_name="KEY", methods=WRITE_METHODS)
 @extend_validation_errors(["required"], field_name="first_name", methods=["patch"])
 @extend_validation_errors(
     ["invalid_phone", "duplicate_phone"],
@@ -93,7 +94,7 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     methods=WRITE_METHODS,
 )
 @extend_validation_errors(
-    ["unknown_field"], field_name="phone_numbers.INDEX.non_field_errors", methods=WRITE_METHODS
+    ["unknown_field"], field_name="phone_numbers.INDEX.KEY", methods=WRITE_METHODS
 )
 @extend_validation_errors(["null"], field_name="phone_numbers.INDEX", methods=WRITE_METHODS)
 @extend_validation_errors(
