@@ -11,13 +11,17 @@ item, whose code says what happened. Some errors add a top-level member (409 alr
 "existing_id"). docs/api.md has the table of codes.
 """
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from drf_standardized_errors.formatter import ExceptionFormatter
 from drf_standardized_errors.handler import ExceptionHandler
 from rest_framework import exceptions, status
+from rest_framework.settings import api_settings
 
 # DRF's generic codes renamed to the ones this API documents. Validation errors keep their
 # field codes; these apply to the single error of any other response.
@@ -36,6 +40,8 @@ CODES_BY_STATUS: dict[int, list[str]] = {
     403: ["permission_denied"],
     404: ["not_found"],
     405: ["method_not_allowed"],
+    # Never answered (api/negotiation.py gives JSON to every Accept header) and absent from
+    # the schema (DRF_STANDARDIZED_ERRORS); kept while api.schema still names ErrorResponse406.
     406: ["not_acceptable"],
     409: ["already_exists"],
     413: ["request_too_large"],
@@ -72,16 +78,37 @@ class Handler(ExceptionHandler):
         return super().convert_known_exceptions(exc)
 
 
+# The unknown-field message of api.contacts.serializers.RejectUnknownFieldsMixin.
+UNKNOWN_FIELD = re.compile(r"Unknown field “(?P<name>.*)”\.", re.DOTALL)
+
+
 class Formatter(ExceptionFormatter):
     def run(self) -> dict:
         data = super().run()
-        if data["type"] != "validation_error":
+        if data["type"] == "validation_error":
+            for error in data["errors"]:
+                error["attr"] = _unknown_field_attr(error)
+        else:
             for error in data["errors"]:
                 error["code"] = CODE_RENAMES.get(error["code"], error["code"])
                 if error["attr"] is None:
                     error["attr"] = getattr(self.exc, "attr", None)
         data.update(getattr(self.exc, "extra", None) or {})
         return data
+
+
+def _unknown_field_attr(error: dict) -> str | None:
+    """An unknown body key is reported under the object's `non_field_errors`: name the key
+    itself (`nickname`, `phone_numbers.0.primary`), as every other field error does. The
+    count of further unknown keys stays on the object."""
+    attr = error["attr"]
+    found = UNKNOWN_FIELD.fullmatch(error["detail"])
+    if error["code"] != "unknown_field" or found is None or attr is None:
+        return attr
+    parent, _, last = attr.rpartition(".")
+    if last != api_settings.NON_FIELD_ERRORS_KEY:
+        return attr
+    return f"{parent}.{found['name']}" if parent else found["name"]
 
 
 def error_body(*, code: str, detail: str, status_code: int) -> dict:
@@ -127,3 +154,9 @@ def server_error(request):
     if not _is_api(request):
         return defaults.server_error(request)
     return _json(error_body(code="server_error", detail="Server Error (500)", status_code=500), 500)
+
+
+@csrf_exempt  # any method: a POST to a wrong URL is a 404 too, not a CSRF failure page
+def unknown_api_url(request, *args, **kwargs):
+    """The last route under /api/: a path no endpoint has."""
+    return _json(error_body(code="not_found", detail="Not found.", status_code=404), 404)

@@ -14,6 +14,7 @@ import base64
 import binascii
 import datetime
 import json
+import re
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
@@ -26,21 +27,60 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 MAX_CURSOR_LENGTH = 2000
 BIGINT_MAX = 2**63 - 1
+WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
 
 
-class PageNumberPagination(pagination.PageNumberPagination):
+def positive_integer_parameter(request, name: str, *, maximum: int | None = None) -> int | None:
+    """`?name=` as a whole number from 1 (to `maximum`), None when left out. A bad value is a
+    400 naming the parameter, never the default in its place."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if not WHOLE_NUMBER.fullmatch(raw):
+        code, message = "invalid", "Enter a whole number."
+        if raw.isdigit():
+            code, message = "max_value", "This number is too large."
+    else:
+        value = int(raw)
+        if value < 1:
+            code, message = "min_value", "Ensure this value is greater than or equal to 1."
+        elif maximum is not None and value > maximum:
+            code, message = "max_value", f"Ensure this value is less than or equal to {maximum}."
+        else:
+            return value
+    raise ValidationError({name: [ErrorDetail(message, code=code)]})
+
+
+class StrictPageSizeMixin:
+    """`page_size` from 1 to `max_page_size`: DRF's pagination would serve 0, `abc` or 500 as
+    the default (or the maximum) without a word."""
+
+    query_error_codes = {"page_size": ["invalid", "min_value", "max_value"]}
+
+    def get_page_size(self, request) -> int:
+        size = positive_integer_parameter(
+            request, self.page_size_query_param, maximum=self.max_page_size
+        )
+        return self.page_size if size is None else size
+
+
+class PageNumberPagination(StrictPageSizeMixin, pagination.PageNumberPagination):
     """`?page=2&page_size=100`; the page size is capped so one request stays cheap."""
 
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 100
 
+    def get_page_number(self, request, paginator) -> int:
+        # From 1: `page=0` or `page=abc` is a 400, not the 404 of a page past the end.
+        return positive_integer_parameter(request, self.page_query_param) or 1
+
 
 def invalid_cursor(message: str) -> ValidationError:
     return ValidationError({"cursor": [ErrorDetail(message, code="invalid_cursor")]})
 
 
-class KeysetCursorPagination(pagination.CursorPagination):
+class KeysetCursorPagination(StrictPageSizeMixin, pagination.CursorPagination):
     """`?cursor=…&page_size=100`: pages that cost no count and never overlap.
 
     DRF's CursorPagination keeps the position of the first ordering field only, plus an
@@ -61,6 +101,10 @@ class KeysetCursorPagination(pagination.CursorPagination):
     """
 
     cursor_query_param = "cursor"
+    query_error_codes = {
+        **StrictPageSizeMixin.query_error_codes,
+        "cursor": ["invalid_cursor"],
+    }
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 100
@@ -251,6 +295,10 @@ class ContactPagination(KeysetCursorPagination):
     """The contacts list: the keyset cursor, or page numbers for `?page=` (with `count`)."""
 
     page_query_param = "page"
+    query_error_codes = {
+        **KeysetCursorPagination.query_error_codes,
+        "page": ["invalid", "min_value", "max_value"],
+    }
 
     def paginate_queryset(self, queryset: QuerySet, request, view=None) -> list:
         self.legacy = None

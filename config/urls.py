@@ -1,7 +1,10 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from api.errors import unknown_api_url
+from api.routes import slash_optional
 
 # Swagger UI's files come from our static files (drf-spectacular-sidecar), so the site's own
 # Content-Security-Policy applies unchanged. The split view serves its start-up script as a
@@ -15,10 +18,18 @@ admin.site.index_title = "Contacts and provider sync"
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
-    # REST API (api/, apikeys): see docs/api.md.
+    # REST API (api/, apikeys): see docs/api.md. Its routes answer with or without the
+    # trailing slash (api/routes.py).
     path("api/v1/", include("api.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", swagger_ui, name="api-docs"),
+    *slash_optional(
+        [
+            path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+            path("api/docs/", swagger_ui, name="api-docs"),
+        ]
+    ),
+    # Any other URL under /api/ (an unknown path, an id that is not a number) is a JSON 404,
+    # with DEBUG on as well as off.
+    re_path(r"^api/", unknown_api_url),
     path("health/", include("ops.urls")),
 ]
 

@@ -262,10 +262,10 @@ def test_it_reports_several_phone_errors_at_once_each_at_its_index(api):
 @pytest.mark.parametrize(
     ("payload", "attr", "name"),
     [
-        ({"first_name": "A", "nickname": "x"}, "non_field_errors", "nickname"),
+        ({"first_name": "A", "nickname": "x"}, "nickname", "nickname"),
         (
             {"first_name": "A", "phone_numbers": [{"number": "+14155550100", "primary": True}]},
-            "phone_numbers.0.non_field_errors",
+            "phone_numbers.0.primary",
             "primary",
         ),
     ],
@@ -300,7 +300,7 @@ def test_it_reports_unknown_fields_together_with_other_field_errors(api):
 
     assert error_codes(response) == {
         "email": ["invalid_email"],
-        "non_field_errors": ["unknown_field"],
+        "nickname": ["unknown_field"],
     }
 
 
@@ -619,11 +619,12 @@ def test_it_answers_a_wrong_method_with_405(api):
     assert error_codes(response) == {None: ["method_not_allowed"]}
 
 
-def test_it_answers_an_unsatisfiable_accept_header_with_406(api):
+def test_it_answers_json_even_to_an_accept_header_without_json(api):
+    # A key request always gets JSON (api/negotiation.py): no 406, no HTML page.
     response = api.get(CONTACTS_URL, HTTP_ACCEPT="application/xml")
 
-    assert response.status_code == 406
-    assert error_codes(response) == {None: ["not_acceptable"]}
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
 
 
 # --- idempotency ---------------------------------------------------------------------------

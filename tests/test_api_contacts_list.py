@@ -35,12 +35,14 @@ def test_it_paginates_by_page_number_with_a_count(reader):
     assert body["previous"]
 
 
-def test_it_caps_the_page_size_at_100(reader):
+def test_it_refuses_a_page_size_over_100(reader):
     Contact.objects.bulk_create(Contact(first_name=f"C{i}") for i in range(105))
 
+    assert len(reader.get(CONTACTS_URL, {"page_size": 100}).json()["results"]) == 100
     response = reader.get(CONTACTS_URL, {"page_size": 1000})
 
-    assert len(response.json()["results"]) == 100
+    assert response.status_code == 400
+    assert error_codes(response) == {"page_size": ["max_value"]}
 
 
 def test_it_answers_a_page_past_the_end_with_404_not_found(reader):

@@ -142,7 +142,7 @@ def test_the_400_documents_field_codes_from_the_service_and_invalid_json(schema)
         "custom_fields.KEY"
     ]
     assert "max_length" in codes["custom_fields"]
-    assert "unknown_field" in codes["non_field_errors"]
+    assert "unknown_field" in codes["KEY"]
     assert "invalid" in codes["Idempotency-Key"]
     assert "invalid_json" in response_codes(schema, CONTACTS, "post", "400")
 

@@ -9,10 +9,13 @@ from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import filters as rest_filters
+from rest_framework.exceptions import ErrorDetail, ValidationError
 
 from crm.models import Contact, PhoneNumber
 from crm.selectors import contact_search_filter
 from integrations.models import RemoteLink
+
+from ..query_params import query_parameters_check
 
 SEARCH_MAX_LENGTH = 200
 TAG_MAX_LENGTH = 64
@@ -217,7 +220,8 @@ class ContactFilter(filters.FilterSet):
 
 
 class ContactFilterBackend(filters.DjangoFilterBackend):
-    """DjangoFilterBackend that builds no filter form when the request names no filter.
+    """DjangoFilterBackend that refuses unknown or empty query parameters (api.query_params)
+    and builds no filter form when the request names no filter.
 
     The unfiltered list (a client syncing every contact, page by page) is the most common
     request, and an empty form would only be validated to change nothing. Any filter
@@ -225,6 +229,8 @@ class ContactFilterBackend(filters.DjangoFilterBackend):
     """
 
     def filter_queryset(self, request, queryset, view):
+        if request.query_params:
+            query_parameters_check(request, view)
         filterset_class = self.get_filterset_class(view, queryset)
         if filterset_class is not None and not (
             request.query_params.keys() & filterset_class.base_filters.keys()
@@ -240,6 +246,29 @@ class OrderingFilter(rest_filters.OrderingFilter):
         "Sort by created_at, updated_at, first_name, last_name, company or email; prefix "
         "with - for descending, separate several with commas. Default: -updated_at."
     )
+
+    def remove_invalid_fields(self, queryset, fields, view, request) -> list[str]:
+        # DRF drops the terms it does not know and orders by the default: `ordering=foo`
+        # would be answered as if it had not been sent.
+        valid = [
+            name for name, _label in self.get_valid_fields(queryset, view, {"request": request})
+        ]
+        names = [term.removeprefix("-") for term in fields]
+        unknown = [term for term, name in zip(fields, names, strict=True) if name not in valid]
+        if unknown or len(set(names)) != len(names):
+            detail = f"Unknown ordering “{unknown[0][:64]}”." if unknown else "A field is repeated."
+            raise ValidationError(
+                {
+                    self.ordering_param: [
+                        ErrorDetail(
+                            f"{detail} Order by {', '.join(valid)}, each at most once, with "
+                            "- for descending, separated by commas.",
+                            code="invalid",
+                        )
+                    ]
+                }
+            )
+        return fields
 
     def get_ordering(self, request, queryset, view) -> list[str]:
         ordering = list(super().get_ordering(request, queryset, view) or [])

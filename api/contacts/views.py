@@ -20,6 +20,7 @@ from apikeys.permissions import request_has_scope
 from crm.models import Contact
 
 from ..pagination import ContactPagination
+from ..query_params import strict_query_parameters
 from ..renderers import FastJSONRenderer
 from ..schema import ErrorResponse409, ErrorResponse422
 from .filters import ContactFilter, ContactFilterBackend, OrderingFilter
@@ -69,6 +70,8 @@ UPDATED = OpenApiResponse(
 )
 
 
+# Outermost, so it sees (and keeps) the codes the decorators below declare for the list.
+@strict_query_parameters
 @extend_schema(tags=["contacts"])
 @extend_schema_view(
     list=extend_schema(
@@ -127,7 +130,8 @@ UPDATED = OpenApiResponse(
     ),
 )
 # Codes raised by crm.services (and the strict-fields check), for the schema's error lists.
-@extend_validation_errors(["unknown_field"], field_name="non_field_errors", methods=WRITE_METHODS)
+# An unknown key is named in `attr` (api.errors.Formatter): any name, hence the placeholder.
+@extend_validation_errors(["unknown_field"], field_name="KEY", methods=WRITE_METHODS)
 @extend_validation_errors(["required"], field_name="first_name", methods=["patch"])
 @extend_validation_errors(
     ["invalid_phone", "duplicate_phone", "phone_extension_not_supported"],
@@ -135,7 +139,7 @@ UPDATED = OpenApiResponse(
     methods=WRITE_METHODS,
 )
 @extend_validation_errors(
-    ["unknown_field"], field_name="phone_numbers.INDEX.non_field_errors", methods=WRITE_METHODS
+    ["unknown_field"], field_name="phone_numbers.INDEX.KEY", methods=WRITE_METHODS
 )
 @extend_validation_errors(["null"], field_name="phone_numbers.INDEX", methods=WRITE_METHODS)
 @extend_validation_errors(

@@ -240,13 +240,16 @@ REST_FRAMEWORK = {
         # The browsable API, for staff signed in to the admin.
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["apikeys.permissions.HasScope"],
+    # A method the route does not have is 405 before any scope is checked (api/permissions.py).
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.MethodAllowed", "apikeys.permissions.HasScope"],
     "DEFAULT_THROTTLE_CLASSES": ["apikeys.throttling.APIKeyRateThrottle"],
     "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # JSON for every request but a staff session's browser (api/negotiation.py).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "api.negotiation.ContentNegotiation",
     "DEFAULT_PAGINATION_CLASS": "api.pagination.PageNumberPagination",
     "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
@@ -265,12 +268,13 @@ DRF_STANDARDIZED_ERRORS = {
     "EXCEPTION_HANDLER_CLASS": "api.errors.Handler",
     "EXCEPTION_FORMATTER_CLASS": "api.errors.Formatter",
     # Error responses documented on every operation (409/422 are added where they can occur).
+    # No 406: every request gets JSON whatever its Accept header (api/negotiation.py).
     "ALLOWED_ERROR_STATUS_CODES": [
-        str(status) for status in (400, 401, 403, 404, 405, 406, 413, 415, 429, 500)
+        str(status) for status in (400, 401, 403, 404, 405, 413, 415, 429, 500)
     ],
     "ERROR_SCHEMAS": {
         str(status): f"api.schema.ErrorResponse{status}"
-        for status in (401, 403, 404, 405, 406, 413, 415, 429, 500)
+        for status in (401, 403, 404, 405, 413, 415, 429, 500)
     },
 }
 
