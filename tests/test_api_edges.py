@@ -437,3 +437,16 @@ def test_the_count_of_further_unknown_fields_stays_on_the_body(api):
     codes = error_codes(response)
     assert codes.pop("non_field_errors") == ["unknown_field"]
     assert sorted(codes) == [f"junk{i:02}" for i in range(20)]
+
+
+def test_an_unknown_key_error_matches_exactly_one_schema_item(client, api):
+    # oneOf: an item valid under two declarations would make the answer invalid.
+    schema = client.get("/api/schema/?format=json").json()["components"]["schemas"]
+    unknown_field_attrs = [
+        component["properties"]["attr"]
+        for name, component in schema.items()
+        if name.startswith("ContactsCreate")
+        and "unknown_field" in (component.get("properties") or {}).get("code", {}).get("enum", [])
+    ]
+
+    assert len(unknown_field_attrs) == 1

@@ -130,16 +130,14 @@ UPDATED = OpenApiResponse(
     ),
 )
 # Codes raised by crm.services (and the strict-fields check), for the schema's error lists.
-# An unknown key is named in `attr` (api.errors.Formatter): any name, hence the placeholder.
+# An unknown key is named in `attr` (api.errors.Formatter): any name or path (a phone
+# number's `phone_numbers.0.primary` too), hence the one placeholder for all of them.
 @extend_validation_errors(["unknown_field"], field_name="KEY", methods=WRITE_METHODS)
 @extend_validation_errors(["required"], field_name="first_name", methods=["patch"])
 @extend_validation_errors(
     ["invalid_phone", "duplicate_phone", "phone_extension_not_supported"],
     field_name="phone_numbers.INDEX.number",
     methods=WRITE_METHODS,
-)
-@extend_validation_errors(
-    ["unknown_field"], field_name="phone_numbers.INDEX.KEY", methods=WRITE_METHODS
 )
 @extend_validation_errors(["null"], field_name="phone_numbers.INDEX", methods=WRITE_METHODS)
 @extend_validation_errors(
