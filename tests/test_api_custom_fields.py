@@ -101,3 +101,6 @@ def test_the_schema_documents_the_list_and_the_batch(client):
     result = schema["components"]["schemas"]["ContactBatchItemResult"]
     assert set(result["required"]) == {"index", "status", "id", "errors"}
     assert "Idempotency-Key" in {p["name"] for p in batch["parameters"]}
+    assert batch["responses"]["422"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorResponse422"
+    }

@@ -33,6 +33,7 @@ from crm.validation import contact_prepare, tag_names_clean
 
 from ..errors import Formatter
 from ..renderers import FastJSONRenderer
+from ..schema import ErrorResponse422
 from .batch_serializers import (
     MAX_BATCH_ITEMS,
     ContactBatchItemSerializer,
@@ -279,7 +280,7 @@ BATCH_IDEMPOTENCY_PARAMETER = OpenApiParameter(
     ),
     request=ContactBatchItemSerializer(many=True),
     parameters=[BATCH_IDEMPOTENCY_PARAMETER],
-    responses={200: ContactBatchResultSerializer},
+    responses={200: ContactBatchResultSerializer, 422: ErrorResponse422},
 )
 @extend_validation_errors(
     ["not_a_list", "empty", "max_length"], field_name="non_field_errors", methods=["post"]
