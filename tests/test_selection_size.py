@@ -225,7 +225,7 @@ def test_export_of_every_contact_reads_in_chunks(staff_client, target, few_param
 
 
 def test_delete_of_every_contact_with_links(staff_client, target, few_parameters):
-    contacts_create(1500)
+    contacts_create(1100)
     RemoteLink.objects.bulk_create(
         RemoteLink(contact_id=pk, connection=target, state="synced")
         for pk in Contact.objects.values_list("pk", flat=True)
