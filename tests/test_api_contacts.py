@@ -13,8 +13,7 @@ from apikeys import idempotency
 from apikeys.idempotency import REPLAYED_HEADER
 from apikeys.models import IdempotencyRecord
 from crm.models import Contact, CustomField, Tag
-from tests.api_fixtures import *  # noqa: F403  (fixtures)
-from tests.api_fixtures import CONTACTS_URL, READ, WRITE, detail_url, error_codes
+from tests.api_helpers import CONTACTS_URL, READ, WRITE, detail_url, error_codes
 from tests.factories import ContactFactory, CustomFieldFactory, PhoneNumberFactory, TagFactory
 
 SEED_PAYLOAD = {

@@ -1,26 +1,14 @@
-"""Fixtures for the integrations tests: a real sandbox over HTTP, fast retry settings, a worker.
+"""What the integrations tests share besides fixtures: the sandbox's handle and key, and the
+worker run in batch mode.
 
-Test modules import them with `from tests.integrations_fixtures import *`.
+The sandbox server, its per-test handle and the GetRaze connection to it are fixtures in
+tests/conftest.py.
 """
 
-import pytest
 import requests
 from django.core.management import call_command
 
-from integrations.models import Connection
-from integrations.sandbox import start_in_thread
-
 SANDBOX_KEY = "sandbox-test-key-0123456789"
-
-__all__ = [
-    "SANDBOX_KEY",
-    "Sandbox",
-    "connection",
-    "drain",
-    "fast_integrations",
-    "sandbox",
-    "sandbox_server",
-]
 
 
 class Sandbox:
@@ -53,46 +41,6 @@ class Sandbox:
 
     def contacts(self) -> list[dict]:
         return requests.get(f"{self.control}/contacts", timeout=5).json()
-
-
-@pytest.fixture(scope="session")
-def sandbox_server():
-    server = start_in_thread(api_keys={SANDBOX_KEY: ["contacts:read", "contacts:write"]})
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def sandbox(sandbox_server) -> Sandbox:
-    box = Sandbox(sandbox_server.url)
-    box.reset()
-    return box
-
-
-@pytest.fixture(autouse=True)
-def fast_integrations(settings):
-    """Short timeouts and no backoff wait, so retry paths run in milliseconds."""
-    settings.INTEGRATIONS = {
-        **settings.INTEGRATIONS,
-        "HTTP_TIMEOUT": 0.5,
-        "BACKOFF_BASE": 0.0,
-        "BACKOFF_CAP": 0.0,
-    }
-
-
-@pytest.fixture
-def connection(db, sandbox) -> Connection:
-    conn = Connection(
-        name="getraze-sandbox",
-        provider="getraze",
-        base_url=sandbox.base_url,
-        rate_limit=0,
-        concurrency=2,
-    )
-    conn.api_key = SANDBOX_KEY
-    conn.save()
-    return conn
 
 
 def drain() -> None:
