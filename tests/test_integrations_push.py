@@ -10,6 +10,7 @@ from crm.services import contact_upsert
 from integrations import connections, links
 from integrations.adapters import payload_hash
 from integrations.models import Connection, PushAttempt, RemoteLink
+from integrations.providers.getraze import GetRazeAdapter
 from integrations.push import Result, link_push, retry_delay
 from integrations.throttle import Throttled, rate_reserve, slot_acquire, slot_release
 from tests.integrations_helpers import SANDBOX_KEY
@@ -336,17 +337,15 @@ def test_a_link_claimed_by_another_worker_is_queued_again(jane, getraze_connecti
 def test_a_change_during_the_push_leaves_the_link_pending(
     jane, getraze_connection, sandbox, monkeypatch
 ):
-    from integrations import push as engine
+    original = GetRazeAdapter.create
 
-    original = engine._send
-
-    def send_then_change(adapter, remote_id, payload, context):
-        result = original(adapter, remote_id, payload, context)
+    def create_then_change(adapter, payload, *, context=None):
+        remote_id = original(adapter, payload, context=context)
         # Another writer saves the contact while this push is in flight.
         contact_upsert(contact=jane, data={"title": "CEO"})
-        return result
+        return remote_id
 
-    monkeypatch.setattr(engine, "_send", send_then_change)
+    monkeypatch.setattr(GetRazeAdapter, "create", create_then_change)
     assert push(jane, getraze_connection) == Result.SYNCED
     monkeypatch.undo()
 
