@@ -34,7 +34,7 @@ from crm.services import contact_upsert
 from integrations.adapters import adapter_for
 from integrations.models import Connection, PushAttempt, RemoteLink
 from integrations.push import link_push
-from tests.integrations_helpers import SANDBOX_KEY, drain
+from tests.integrations_helpers import SANDBOX_KEY, drain, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -106,23 +106,6 @@ def assert_exactly_in_sync(sandbox, connection: Connection) -> None:
         assert remote_view(records[links[contact.pk].remote_id]) == expected, contact.email
 
 
-def settle(connection: Connection, *, timeout: float = DEADLINE) -> None:
-    """Run the worker until no link is pending, waiting for retries scheduled a little later."""
-    deadline = time.monotonic() + timeout
-    while True:
-        # In rounds: with no backoff in tests, a push failing for ever would keep one batch
-        # busy for ever; between rounds the deadline is checked.
-        call_command(
-            "db_worker", batch=True, max_tasks=50, reload=False, startup_delay=False, verbosity=0
-        )
-        pending = RemoteLink.objects.filter(connection=connection, state="pending")
-        if not pending.exists():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still pending after {timeout}s: {list(pending.values())}")
-        time.sleep(0.05)
-
-
 def writes(sandbox, method: str) -> list[dict]:
     return [r for r in sandbox.requests() if r["method"] == method]
 
@@ -131,12 +114,12 @@ def writes(sandbox, method: str) -> list[dict]:
 
 
 def test_a_provider_answering_500_for_a_while_then_recovering_loses_and_duplicates_nothing(
-    getraze_connection, sandbox
+    getraze_connection, sandbox, time_machine
 ):
     sandbox.faults(fail_next=7)  # every request, lookups and creates alike, until 7 are spent
     make_contacts(4)
 
-    settle(getraze_connection)
+    settle(getraze_connection, time_machine)
 
     assert_exactly_in_sync(sandbox, getraze_connection)
     assert PushAttempt.objects.filter(http_status=500, outcome="retry").count() == 7
@@ -144,12 +127,12 @@ def test_a_provider_answering_500_for_a_while_then_recovering_loses_and_duplicat
     assert set(RemoteLink.objects.values_list("attempts", "last_error_code")) == {(0, "")}
 
 
-def test_timeouts_are_retried_until_the_provider_answers(getraze_connection, sandbox):
+def test_timeouts_are_retried_until_the_provider_answers(getraze_connection, sandbox, time_machine):
     # Each request waits longer than our read timeout, then the connection is cut, unapplied.
     sandbox.faults(timeout_next=3, timeout_seconds=1.0)
     make_contacts(3)
 
-    settle(getraze_connection)
+    settle(getraze_connection, time_machine)
 
     assert_exactly_in_sync(sandbox, getraze_connection)
     assert PushAttempt.objects.filter(error_code="timeout", outcome="retry").count() == 3
@@ -158,12 +141,14 @@ def test_timeouts_are_retried_until_the_provider_answers(getraze_connection, san
     )
 
 
-def test_a_429_storm_is_waited_out_as_long_as_retry_after_says(getraze_connection, sandbox):
+def test_a_429_storm_is_waited_out_as_long_as_retry_after_says(
+    getraze_connection, sandbox, time_machine
+):
     # 3 requests a second for 4 contacts needing 8: 429s for several windows in a row.
     sandbox.faults(rate_limit=3, rate_window=1, retry_after_header=True)
     make_contacts(4)
 
-    settle(getraze_connection)
+    settle(getraze_connection, time_machine)
 
     assert_exactly_in_sync(sandbox, getraze_connection)
     limited = PushAttempt.objects.filter(http_status=429)
@@ -214,7 +199,7 @@ def test_a_503_in_maintenance_is_retried_no_sooner_than_its_retry_after(
 
 
 def test_a_lost_create_response_links_the_stored_record_without_a_duplicate(
-    getraze_connection, sandbox, settings
+    getraze_connection, sandbox, settings, time_machine
 ):
     # A long backoff: whatever the first pass leaves pending is still pending when the
     # contacts change below, as it would be in production (30 s and more).
@@ -233,19 +218,19 @@ def test_a_lost_create_response_links_the_stored_record_without_a_duplicate(
     # lookup by the new email finds nothing: a second record each.
     for contact in contacts:
         contact_upsert(contact=contact, data={"email": "new-" + contact.email})
-    settle(getraze_connection)
+    settle(getraze_connection, time_machine)
 
     assert len(writes(sandbox, "POST")) == 3
     assert_exactly_in_sync(sandbox, getraze_connection)
 
 
 def test_a_500_after_the_provider_stored_the_create_links_the_stored_record(
-    getraze_connection, sandbox
+    getraze_connection, sandbox, time_machine
 ):
     sandbox.faults(fail_creates_next=2, fail_creates_applied=True)  # GetRaze's tags bug
     make_contacts(3)
 
-    settle(getraze_connection)
+    settle(getraze_connection, time_machine)
 
     assert len(writes(sandbox, "POST")) == 3
     assert_exactly_in_sync(sandbox, getraze_connection)
@@ -255,12 +240,12 @@ def test_a_500_after_the_provider_stored_the_create_links_the_stored_record(
 
 
 def test_a_contact_edited_while_its_push_is_in_flight_ends_with_the_newer_version(
-    getraze_connection, sandbox, settings
+    getraze_connection, sandbox, settings, time_machine
 ):
     # Answers slow enough to edit during one, well within the read timeout.
     settings.INTEGRATIONS = {**settings.INTEGRATIONS, "HTTP_TIMEOUT": 5.0}
     [contact] = make_contacts(1)
-    settle(getraze_connection)
+    settle(getraze_connection, time_machine)
     contact_upsert(contact=contact, data={"title": "Engineer"})
     sandbox.faults(latency=0.5)
 
@@ -275,7 +260,7 @@ def test_a_contact_edited_while_its_push_is_in_flight_ends_with_the_newer_versio
         worker.join(timeout=DEADLINE)
     assert not worker.is_alive()
     sandbox.faults(latency=0.0)
-    settle(getraze_connection)
+    settle(getraze_connection, time_machine)
 
     puts = [r["body"]["title"] for r in writes(sandbox, "PUT")]
     assert puts == ["Engineer", "CTO"]  # in order: nothing older is sent after the newer
@@ -304,13 +289,13 @@ def _drain_in_thread() -> None:
 
 
 def test_a_revoked_provider_key_pauses_the_connection_loses_nothing_and_resumes(
-    getraze_connection, sandbox
+    getraze_connection, sandbox, time_machine
 ):
     sandbox.add_key("rotating-key-4f1e2d3c", ["contacts:read", "contacts:write"])
     getraze_connection.api_key = "rotating-key-4f1e2d3c"
     getraze_connection.save()
     synced = make_contacts(2, prefix="early")
-    settle(getraze_connection)
+    settle(getraze_connection, time_machine)
 
     sandbox.add_key("rotating-key-4f1e2d3c", [])  # the provider withdraws the key's rights
     make_contacts(3, prefix="late")
@@ -335,7 +320,7 @@ def test_a_revoked_provider_key_pauses_the_connection_loses_nothing_and_resumes(
         f"--api-key={SANDBOX_KEY}",
         stdout=io.StringIO(),
     )
-    settle(getraze_connection)
+    settle(getraze_connection, time_machine)
 
     getraze_connection.refresh_from_db()
     assert not getraze_connection.is_paused
@@ -507,6 +492,8 @@ def test_two_workers_draining_one_queue_push_each_contact_exactly_once(
 
 
 def _wait_for(condition, what: str, timeout: float = DEADLINE) -> None:
+    """Poll until another thread or process (a worker, the sandbox) has acted: nothing of
+    theirs signals this process, and the clock cannot hurry them."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

@@ -5,10 +5,8 @@ key has sent its `rate_limit` requests in the current window.
 """
 
 import datetime
-import time
 
 import pytest
-from django.core.management import call_command
 from django.db import connection as db
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -18,6 +16,7 @@ from integrations import throttle
 from integrations.models import Connection, PushAttempt, RemoteLink
 from integrations.push import Result, link_push
 from integrations.throttle import backlog_spread, rate_pause
+from tests.integrations_helpers import settle
 
 
 def make_contacts(n: int) -> list:
@@ -29,18 +28,6 @@ def make_contacts(n: int) -> list:
 
 def push(contact, connection) -> Result:
     return link_push(link_id=RemoteLink.objects.get(contact=contact, connection=connection).pk)
-
-
-def settle(connection: Connection, *, rounds: int = 200) -> None:
-    """Run the worker in batches until no link is pending (retries come due a little later)."""
-    for _ in range(rounds):
-        call_command(
-            "db_worker", batch=True, max_tasks=50, reload=False, startup_delay=False, verbosity=0
-        )
-        if not RemoteLink.objects.filter(connection=connection, state="pending").exists():
-            return
-        time.sleep(0.1)  # the next retry is due once the provider's Retry-After has passed
-    raise AssertionError("links still pending")
 
 
 @pytest.mark.django_db
@@ -100,13 +87,13 @@ def test_an_honoured_retry_after_is_not_counted_as_an_attempt(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_429_storm_pauses_every_push_and_resumes_when_retry_after_has_passed(
-    getraze_connection, sandbox
+    getraze_connection, sandbox, time_machine
 ):
     # 4 requests a second, 6 new contacts needing 12, no limit configured on our side.
     sandbox.faults(rate_limit=4, rate_window=1, retry_after_header=True)
     make_contacts(6)
 
-    settle(getraze_connection)
+    settle(getraze_connection, time_machine)
 
     assert RemoteLink.objects.filter(connection=getraze_connection, state="synced").count() == 6
     assert len(sandbox.contacts()) == 6
@@ -122,13 +109,15 @@ def test_a_429_storm_pauses_every_push_and_resumes_when_retry_after_has_passed(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_no_429_while_the_configured_rate_is_below_the_providers(getraze_connection, sandbox):
+def test_no_429_while_the_configured_rate_is_below_the_providers(
+    getraze_connection, sandbox, time_machine
+):
     # The provider allows 10 requests a second; the connection is configured for 6.
     sandbox.faults(rate_limit=10, rate_window=1, retry_after_header=True)
     Connection.objects.filter(pk=getraze_connection.pk).update(rate_limit=6)
     make_contacts(8)
 
-    settle(getraze_connection)
+    settle(getraze_connection, time_machine)
 
     assert RemoteLink.objects.filter(connection=getraze_connection, state="synced").count() == 8
     assert not PushAttempt.objects.filter(http_status=429).exists()
