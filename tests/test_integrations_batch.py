@@ -289,10 +289,17 @@ def test_a_batch_that_fails_hands_every_link_to_its_own_push(
     contacts = synced_contacts(getraze_connection, 3)
     link_ids = marked(contacts)
 
-    def crash(*args, **kwargs):
-        raise RuntimeError("worker trouble")
+    queue_calls = []
 
-    monkeypatch.setattr(engine, "_links_finish", crash)
+    def crash_then_queue(*args, **kwargs):
+        # The batch's own queueing fails, after its links were settled in the same
+        # transaction; the handing over to push_link that follows works.
+        queue_calls.append(args)
+        if len(queue_calls) == 1:
+            raise RuntimeError("worker trouble")
+        return tasks_enqueue(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "tasks_enqueue", crash_then_queue)
     with pytest.raises(RuntimeError):
         links_triage(link_ids=link_ids)
     monkeypatch.undo()
