@@ -3,7 +3,7 @@
 import pytest
 
 from integrations.providers import ProviderError
-from tests.integrations_fixtures import Sandbox
+from tests.integrations_helpers import Sandbox
 
 # Where each emulation is served, below the sandbox's URL.
 API_ROOTS = {

@@ -23,7 +23,6 @@ from crm.models import Contact
 from crm.services import contact_upsert
 from integrations.models import Connection, PushAttempt, RemoteLink
 from integrations.push import link_push
-from tests.integrations_fixtures import *  # noqa: F403
 
 API_PREFIX = "/api/v1/"
 
@@ -171,7 +170,7 @@ def test_the_admin_is_for_staff_only(client, django_user_model):
 
 @pytest.mark.django_db
 def test_a_staff_user_without_change_contact_can_neither_edit_nor_push(
-    client, django_user_model, connection, contact
+    client, django_user_model, getraze_connection, contact
 ):
     client.force_login(staff_with(django_user_model, "view_contact", "view_remotelink"))
     RemoteLink.objects.filter(contact=contact).update(state="synced")
@@ -187,7 +186,7 @@ def test_a_staff_user_without_change_contact_can_neither_edit_nor_push(
             "action": "push_to_provider",
             "_selected_action": [contact.pk],
             "apply": "1",
-            "connections": [connection.pk],
+            "connections": [getraze_connection.pk],
         },
     )
     assert pushed.status_code in (200, 302)
@@ -202,7 +201,9 @@ def test_a_staff_user_without_change_contact_can_neither_edit_nor_push(
 
 
 @pytest.mark.django_db
-def test_a_staff_user_with_change_contact_can_push(client, django_user_model, connection, contact):
+def test_a_staff_user_with_change_contact_can_push(
+    client, django_user_model, getraze_connection, contact
+):
     client.force_login(staff_with(django_user_model, "view_contact", "change_contact"))
     RemoteLink.objects.filter(contact=contact).update(state="synced")
     response = client.post(
@@ -211,7 +212,7 @@ def test_a_staff_user_with_change_contact_can_push(client, django_user_model, co
             "action": "push_to_provider",
             "_selected_action": [contact.pk],
             "apply": "1",
-            "connections": [connection.pk],
+            "connections": [getraze_connection.pk],
         },
     )
     assert response.status_code == 302
@@ -219,15 +220,15 @@ def test_a_staff_user_with_change_contact_can_push(client, django_user_model, co
 
 
 @pytest.mark.django_db
-def test_connection_actions_need_change_connection(client, django_user_model, connection):
-    Connection.objects.filter(pk=connection.pk).update(paused_at=timezone.now())
+def test_connection_actions_need_change_connection(client, django_user_model, getraze_connection):
+    Connection.objects.filter(pk=getraze_connection.pk).update(paused_at=timezone.now())
     client.force_login(staff_with(django_user_model, "view_connection"))
     client.post(
         "/admin/integrations/connection/",
-        {"action": "resume", "_selected_action": [connection.pk]},
+        {"action": "resume", "_selected_action": [getraze_connection.pk]},
     )
-    connection.refresh_from_db()
-    assert connection.is_paused
+    getraze_connection.refresh_from_db()
+    assert getraze_connection.is_paused
 
 
 # --- provider keys never leak -------------------------------------------------------------------

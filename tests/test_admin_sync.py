@@ -10,8 +10,7 @@ from crm.models import Contact
 from crm.services import contact_upsert
 from integrations.models import Connection, RemoteLink
 from integrations.push import link_push
-from tests.integrations_fixtures import *  # noqa: F403
-from tests.integrations_fixtures import SANDBOX_KEY, drain
+from tests.integrations_helpers import SANDBOX_KEY, drain
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +27,7 @@ def failed_push(sandbox, contact):
 
 
 def test_the_contact_list_shows_a_badge_per_connection_with_the_failure_on_hover(
-    staff_client, connection, sandbox
+    staff_client, getraze_connection, sandbox
 ):
     ok = contact_upsert(data={"first_name": "Ok", "email": "ok@example.com"})
     link_push(link_id=RemoteLink.objects.get(contact=ok).pk)
@@ -43,7 +42,7 @@ def test_the_contact_list_shows_a_badge_per_connection_with_the_failure_on_hover
 
 
 def test_the_contact_list_with_links_costs_a_fixed_number_of_queries(
-    staff_client, connection, sandbox, django_assert_max_num_queries
+    staff_client, getraze_connection, sandbox, django_assert_max_num_queries
 ):
     other = Connection(name="second", provider="getraze", base_url=sandbox.base_url)
     other.api_key = "k"
@@ -52,7 +51,11 @@ def test_the_contact_list_with_links_costs_a_fixed_number_of_queries(
         [Contact(first_name=f"C{n}", email=f"c{n}@example.com") for n in range(100)]
     )
     RemoteLink.objects.bulk_create(
-        [RemoteLink(contact=c, connection=conn) for c in contacts for conn in (connection, other)]
+        [
+            RemoteLink(contact=c, connection=conn)
+            for c in contacts
+            for conn in (getraze_connection, other)
+        ]
     )
     with django_assert_max_num_queries(10):
         response = staff_client.get(CONTACTS)
@@ -60,7 +63,7 @@ def test_the_contact_list_with_links_costs_a_fixed_number_of_queries(
 
 
 def test_the_admin_index_counts_links_per_connection_failures_first(
-    staff_client, connection, sandbox
+    staff_client, getraze_connection, sandbox
 ):
     quiet = Connection(name="a-quiet-one", provider="getraze", base_url=sandbox.base_url)
     quiet.api_key = "k"
@@ -73,28 +76,33 @@ def test_the_admin_index_counts_links_per_connection_failures_first(
     html = staff_client.get(reverse("admin:index")).content.decode()
     panel = html[html.index('id="sync-dashboard"') :]
     rows = re.findall(r'<tr data-connection="(\d+)">', panel)
-    assert rows == [str(connection.pk), str(quiet.pk)]  # failures first, though "a…" sorts first
-    failing = f'href="{CONTACTS}?sync={connection.pk}:failed">1</a>'
+    assert rows == [
+        str(getraze_connection.pk),
+        str(quiet.pk),
+    ]  # failures first, though "a…" sorts first
+    failing = f'href="{CONTACTS}?sync={getraze_connection.pk}:failed">1</a>'
     assert failing in panel
-    assert f'href="{CONTACTS}?sync={connection.pk}:pending">1</a>' in panel
-    listed = staff_client.get(CONTACTS, {"sync": f"{connection.pk}:failed"}).context["cl"]
+    assert f'href="{CONTACTS}?sync={getraze_connection.pk}:pending">1</a>' in panel
+    listed = staff_client.get(CONTACTS, {"sync": f"{getraze_connection.pk}:failed"}).context["cl"]
     assert list(listed.result_list) == [bad]
 
 
 def test_a_paused_connection_page_shows_why_and_test_connection_reports_the_answer(
-    staff_client, connection, sandbox
+    staff_client, getraze_connection, sandbox
 ):
     contact = contact_upsert(data={"first_name": "Jane", "email": "jane@example.com"})
-    connection.api_key = "wrong-key-000000000"
-    connection.save()
+    getraze_connection.api_key = "wrong-key-000000000"
+    getraze_connection.save()
     link_push(link_id=RemoteLink.objects.get(contact=contact).pk)
-    connection.refresh_from_db()
-    assert connection.is_paused
+    getraze_connection.refresh_from_db()
+    assert getraze_connection.is_paused
 
-    page = staff_client.get(reverse("admin:integrations_connection_change", args=[connection.pk]))
+    page = staff_client.get(
+        reverse("admin:integrations_connection_change", args=[getraze_connection.pk])
+    )
     html = page.content.decode()
-    assert "Paused" in html and connection.paused_reason in html
-    test_url = reverse("admin:integrations_connection_test", args=[connection.pk])
+    assert "Paused" in html and getraze_connection.paused_reason in html
+    test_url = reverse("admin:integrations_connection_test", args=[getraze_connection.pk])
     assert f'href="{test_url}"' in html
 
     response = staff_client.get(test_url, follow=True)
@@ -102,21 +110,21 @@ def test_a_paused_connection_page_shows_why_and_test_connection_reports_the_answ
     assert refused in response.content.decode()
     assert sandbox.requests()[-1]["method"] == "GET"
 
-    connection.api_key = SANDBOX_KEY
-    connection.save()
+    getraze_connection.api_key = SANDBOX_KEY
+    getraze_connection.save()
     response = staff_client.get(test_url, follow=True)
     assert "Test connection: GetRaze accepted the API key." in response.content.decode()
-    connection.refresh_from_db()
-    assert connection.is_paused  # a test only reports; the new key and a resume unpause it
+    getraze_connection.refresh_from_db()
+    assert getraze_connection.is_paused  # a test only reports; the new key and a resume unpause it
 
 
 # The worker closes old database connections between tasks; on PostgreSQL that would close
 # the connection holding a test transaction, so this test commits for real.
 @pytest.mark.django_db(transaction=True)
 def test_the_push_action_leads_to_a_progress_page_whose_counts_follow_the_worker(
-    staff_client, connection, sandbox, django_capture_on_commit_callbacks
+    staff_client, getraze_connection, sandbox, django_capture_on_commit_callbacks
 ):
-    Connection.objects.filter(pk=connection.pk).update(auto_push=False)
+    Connection.objects.filter(pk=getraze_connection.pk).update(auto_push=False)
     contacts = [
         Contact.objects.create(first_name=f"C{n}", email=f"c{n}@example.com") for n in range(3)
     ]
@@ -124,7 +132,7 @@ def test_the_push_action_leads_to_a_progress_page_whose_counts_follow_the_worker
         "action": "push_to_provider",
         helpers.ACTION_CHECKBOX_NAME: [c.pk for c in contacts],
         "apply": "1",
-        "connections": [connection.pk],
+        "connections": [getraze_connection.pk],
     }
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_client.post(CONTACTS, data)

@@ -18,8 +18,7 @@ from apikeys.models import ScopedAPIKey
 from apikeys.permissions import HasScope
 from apikeys.services import api_key_create
 from crm.models import Contact
-from tests.api_fixtures import *  # noqa: F403  (fixtures)
-from tests.api_fixtures import CONTACTS_URL, PUSH, READ, WRITE, detail_url, error_codes
+from tests.api_helpers import CONTACTS_URL, PUSH, READ, WRITE, detail_url, error_codes
 from tests.factories import ContactFactory
 
 NEW_CONTACT = {"first_name": "Jane"}

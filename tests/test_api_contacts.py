@@ -9,12 +9,10 @@ from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from apikeys import idempotency
 from apikeys.idempotency import REPLAYED_HEADER
 from apikeys.models import IdempotencyRecord
 from crm.models import Contact, CustomField, Tag
-from tests.api_fixtures import *  # noqa: F403  (fixtures)
-from tests.api_fixtures import CONTACTS_URL, READ, WRITE, detail_url, error_codes
+from tests.api_helpers import CONTACTS_URL, READ, WRITE, detail_url, error_codes
 from tests.factories import ContactFactory, CustomFieldFactory, PhoneNumberFactory, TagFactory
 
 SEED_PAYLOAD = {
@@ -654,18 +652,20 @@ def test_a_retry_that_loses_a_race_to_the_first_request_replays_it_and_keeps_not
     api, monkeypatch
 ):
     first = post(api, {"first_name": "A"}, HTTP_IDEMPOTENCY_KEY="k")
-    real_find = idempotency._find
+    records = IdempotencyRecord.objects
+    real_filter = records.filter
     lookups = []
 
-    def find_too_early(principal, key):
+    def filter_too_early(*args, **kwargs):
         # The first request has not committed when the retry looks: the retry creates its
         # contact, then the unique constraint stops it.
-        lookups.append(key)
-        return None if len(lookups) == 1 else real_find(principal, key)
+        lookups.append(kwargs)
+        return records.none() if len(lookups) == 1 else real_filter(*args, **kwargs)
 
-    monkeypatch.setattr(idempotency, "_find", find_too_early)
+    monkeypatch.setattr(records, "filter", filter_too_early)
     retry = post(api, {"first_name": "A"}, HTTP_IDEMPOTENCY_KEY="k")
 
+    assert len(lookups) == 2  # found nothing, lost the race, then found the first one
     assert retry.status_code == 201
     assert retry.json()["id"] == first.json()["id"]
     assert Contact.objects.count() == 1

@@ -6,8 +6,7 @@ import pytest
 from django.utils import timezone
 
 from crm.models import Contact
-from tests.api_fixtures import *  # noqa: F403  (fixtures)
-from tests.api_fixtures import CONTACTS_URL, error_codes
+from tests.api_helpers import CONTACTS_URL, error_codes
 from tests.factories import ContactFactory, PhoneNumberFactory, TagFactory
 
 

@@ -7,8 +7,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.test import RequestFactory
 
 from api import errors
-from tests.api_fixtures import *  # noqa: F403  (fixtures)
-from tests.api_fixtures import CONTACTS_URL, error_codes
+from tests.api_helpers import CONTACTS_URL, error_codes
 
 
 def envelope(response) -> dict:

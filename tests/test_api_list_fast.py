@@ -15,8 +15,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from crm.models import Contact, CustomField
 from integrations.models import Connection, RemoteLink
-from tests.api_fixtures import *  # noqa: F403  (fixtures)
-from tests.api_fixtures import CONTACTS_URL, detail_url, error_codes
+from tests.api_helpers import CONTACTS_URL, detail_url, error_codes
 from tests.factories import ContactFactory, CustomFieldFactory, PhoneNumberFactory, TagFactory
 
 

@@ -7,8 +7,7 @@ from django.core.management import call_command
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 
-from tests.api_fixtures import *  # noqa: F403  (fixtures)
-from tests.api_fixtures import detail_url
+from tests.api_helpers import detail_url
 from tests.factories import ContactFactory, PhoneNumberFactory
 
 CONTACTS = "/api/v1/contacts/"

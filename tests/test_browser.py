@@ -20,8 +20,7 @@ from django.conf import settings
 from crm.models import Contact, CustomField, Tag
 from crm.services import contact_upsert
 from integrations.models import Connection, RemoteLink
-from tests.integrations_fixtures import *  # noqa: F403
-from tests.integrations_fixtures import SANDBOX_KEY, drain
+from tests.integrations_helpers import SANDBOX_KEY, drain
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 # Headless and offline: no GPU, no QUIC, none of Chrome's own background network traffic.

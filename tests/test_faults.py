@@ -34,8 +34,7 @@ from crm.services import contact_upsert
 from integrations.adapters import adapter_for
 from integrations.models import Connection, PushAttempt, RemoteLink
 from integrations.push import link_push
-from tests.integrations_fixtures import *  # noqa: F403
-from tests.integrations_fixtures import SANDBOX_KEY, drain
+from tests.integrations_helpers import SANDBOX_KEY, drain, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,10 +46,8 @@ DEADLINE = 60.0
 
 
 @pytest.fixture(autouse=True)
-def lenient_sandbox(sandbox, settings):
+def lenient_sandbox(sandbox):
     sandbox.faults(unique_email=False)
-    # A crashed worker's claim on a link and its concurrency slot run out after a second.
-    settings.INTEGRATIONS = {**settings.INTEGRATIONS, "LEASE_SECONDS": 1.0}
 
 
 def make_contacts(count: int, prefix: str = "person") -> list[Contact]:
@@ -109,23 +106,6 @@ def assert_exactly_in_sync(sandbox, connection: Connection) -> None:
         assert remote_view(records[links[contact.pk].remote_id]) == expected, contact.email
 
 
-def settle(connection: Connection, *, timeout: float = DEADLINE) -> None:
-    """Run the worker until no link is pending, waiting for retries scheduled a little later."""
-    deadline = time.monotonic() + timeout
-    while True:
-        # In rounds: with no backoff in tests, a push failing for ever would keep one batch
-        # busy for ever; between rounds the deadline is checked.
-        call_command(
-            "db_worker", batch=True, max_tasks=50, reload=False, startup_delay=False, verbosity=0
-        )
-        pending = RemoteLink.objects.filter(connection=connection, state="pending")
-        if not pending.exists():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still pending after {timeout}s: {list(pending.values())}")
-        time.sleep(0.05)
-
-
 def writes(sandbox, method: str) -> list[dict]:
     return [r for r in sandbox.requests() if r["method"] == method]
 
@@ -134,41 +114,43 @@ def writes(sandbox, method: str) -> list[dict]:
 
 
 def test_a_provider_answering_500_for_a_while_then_recovering_loses_and_duplicates_nothing(
-    connection, sandbox
+    getraze_connection, sandbox, time_machine
 ):
     sandbox.faults(fail_next=7)  # every request, lookups and creates alike, until 7 are spent
     make_contacts(4)
 
-    settle(connection)
+    settle(getraze_connection, time_machine)
 
-    assert_exactly_in_sync(sandbox, connection)
+    assert_exactly_in_sync(sandbox, getraze_connection)
     assert PushAttempt.objects.filter(http_status=500, outcome="retry").count() == 7
     assert PushAttempt.objects.filter(operation="create", http_status=201).count() == 4
     assert set(RemoteLink.objects.values_list("attempts", "last_error_code")) == {(0, "")}
 
 
-def test_timeouts_are_retried_until_the_provider_answers(connection, sandbox):
+def test_timeouts_are_retried_until_the_provider_answers(getraze_connection, sandbox, time_machine):
     # Each request waits longer than our read timeout, then the connection is cut, unapplied.
     sandbox.faults(timeout_next=3, timeout_seconds=1.0)
     make_contacts(3)
 
-    settle(connection)
+    settle(getraze_connection, time_machine)
 
-    assert_exactly_in_sync(sandbox, connection)
+    assert_exactly_in_sync(sandbox, getraze_connection)
     assert PushAttempt.objects.filter(error_code="timeout", outcome="retry").count() == 3
     assert len(writes(sandbox, "POST")) == 3 + sum(
         1 for a in PushAttempt.objects.filter(error_code="timeout", operation="create")
     )
 
 
-def test_a_429_storm_is_waited_out_as_long_as_retry_after_says(connection, sandbox):
+def test_a_429_storm_is_waited_out_as_long_as_retry_after_says(
+    getraze_connection, sandbox, time_machine
+):
     # 3 requests a second for 4 contacts needing 8: 429s for several windows in a row.
     sandbox.faults(rate_limit=3, rate_window=1, retry_after_header=True)
     make_contacts(4)
 
-    settle(connection)
+    settle(getraze_connection, time_machine)
 
-    assert_exactly_in_sync(sandbox, connection)
+    assert_exactly_in_sync(sandbox, getraze_connection)
     limited = PushAttempt.objects.filter(http_status=429)
     assert limited.exists()
     assert PushAttempt.objects.filter(operation="create", http_status=201).count() == 4
@@ -180,7 +162,9 @@ def test_a_429_storm_is_waited_out_as_long_as_retry_after_says(connection, sandb
         assert (after.started_at - attempt.started_at).total_seconds() >= 1.0
 
 
-def test_a_503_in_maintenance_is_retried_no_sooner_than_its_retry_after(connection, sandbox):
+def test_a_503_in_maintenance_is_retried_no_sooner_than_its_retry_after(
+    getraze_connection, sandbox
+):
     # The sandbox's GetRaze never sends this; a provider (or its proxy) in maintenance does.
     class Maintenance(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -197,7 +181,7 @@ def test_a_503_in_maintenance_is_retried_no_sooner_than_its_retry_after(connecti
     server = ThreadingHTTPServer(("127.0.0.1", 0), Maintenance)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        Connection.objects.filter(pk=connection.pk).update(
+        Connection.objects.filter(pk=getraze_connection.pk).update(
             base_url=f"http://127.0.0.1:{server.server_address[1]}"
         )
         [contact] = make_contacts(1)
@@ -215,7 +199,7 @@ def test_a_503_in_maintenance_is_retried_no_sooner_than_its_retry_after(connecti
 
 
 def test_a_lost_create_response_links_the_stored_record_without_a_duplicate(
-    connection, sandbox, settings
+    getraze_connection, sandbox, settings, time_machine
 ):
     # A long backoff: whatever the first pass leaves pending is still pending when the
     # contacts change below, as it would be in production (30 s and more).
@@ -234,32 +218,34 @@ def test_a_lost_create_response_links_the_stored_record_without_a_duplicate(
     # lookup by the new email finds nothing: a second record each.
     for contact in contacts:
         contact_upsert(contact=contact, data={"email": "new-" + contact.email})
-    settle(connection)
+    settle(getraze_connection, time_machine)
 
     assert len(writes(sandbox, "POST")) == 3
-    assert_exactly_in_sync(sandbox, connection)
+    assert_exactly_in_sync(sandbox, getraze_connection)
 
 
-def test_a_500_after_the_provider_stored_the_create_links_the_stored_record(connection, sandbox):
+def test_a_500_after_the_provider_stored_the_create_links_the_stored_record(
+    getraze_connection, sandbox, time_machine
+):
     sandbox.faults(fail_creates_next=2, fail_creates_applied=True)  # GetRaze's tags bug
     make_contacts(3)
 
-    settle(connection)
+    settle(getraze_connection, time_machine)
 
     assert len(writes(sandbox, "POST")) == 3
-    assert_exactly_in_sync(sandbox, connection)
+    assert_exactly_in_sync(sandbox, getraze_connection)
 
 
 # --- concurrent writers -------------------------------------------------------------------------
 
 
 def test_a_contact_edited_while_its_push_is_in_flight_ends_with_the_newer_version(
-    connection, sandbox, settings
+    getraze_connection, sandbox, settings, time_machine
 ):
     # Answers slow enough to edit during one, well within the read timeout.
     settings.INTEGRATIONS = {**settings.INTEGRATIONS, "HTTP_TIMEOUT": 5.0}
     [contact] = make_contacts(1)
-    settle(connection)
+    settle(getraze_connection, time_machine)
     contact_upsert(contact=contact, data={"title": "Engineer"})
     sandbox.faults(latency=0.5)
 
@@ -274,11 +260,11 @@ def test_a_contact_edited_while_its_push_is_in_flight_ends_with_the_newer_versio
         worker.join(timeout=DEADLINE)
     assert not worker.is_alive()
     sandbox.faults(latency=0.0)
-    settle(connection)
+    settle(getraze_connection, time_machine)
 
     puts = [r["body"]["title"] for r in writes(sandbox, "PUT")]
     assert puts == ["Engineer", "CTO"]  # in order: nothing older is sent after the newer
-    assert_exactly_in_sync(sandbox, connection)
+    assert_exactly_in_sync(sandbox, getraze_connection)
     assert sandbox.contacts()[0]["title"] == "CTO"
 
 
@@ -303,13 +289,13 @@ def _drain_in_thread() -> None:
 
 
 def test_a_revoked_provider_key_pauses_the_connection_loses_nothing_and_resumes(
-    connection, sandbox
+    getraze_connection, sandbox, time_machine
 ):
     sandbox.add_key("rotating-key-4f1e2d3c", ["contacts:read", "contacts:write"])
-    connection.api_key = "rotating-key-4f1e2d3c"
-    connection.save()
+    getraze_connection.api_key = "rotating-key-4f1e2d3c"
+    getraze_connection.save()
     synced = make_contacts(2, prefix="early")
-    settle(connection)
+    settle(getraze_connection, time_machine)
 
     sandbox.add_key("rotating-key-4f1e2d3c", [])  # the provider withdraws the key's rights
     make_contacts(3, prefix="late")
@@ -317,9 +303,9 @@ def test_a_revoked_provider_key_pauses_the_connection_loses_nothing_and_resumes(
     before = len(sandbox.requests())
     drain()
 
-    connection.refresh_from_db()
-    assert connection.is_paused
-    assert "INSUFFICIENT_PERMISSIONS" in connection.paused_reason
+    getraze_connection.refresh_from_db()
+    assert getraze_connection.is_paused
+    assert "INSUFFICIENT_PERMISSIONS" in getraze_connection.paused_reason
     # The first refusal paused the connection; the other queued pushes sent nothing.
     assert len(sandbox.requests()) == before + 1
     assert RemoteLink.objects.filter(state="pending").count() == 4
@@ -328,17 +314,17 @@ def test_a_revoked_provider_key_pauses_the_connection_loses_nothing_and_resumes(
     # Staff enter a working key (here with the command; the admin does the same).
     call_command(
         "add_connection",
-        connection.name,
+        getraze_connection.name,
         "--provider=getraze",
         f"--base-url={sandbox.base_url}",
         f"--api-key={SANDBOX_KEY}",
         stdout=io.StringIO(),
     )
-    settle(connection)
+    settle(getraze_connection, time_machine)
 
-    connection.refresh_from_db()
-    assert not connection.is_paused
-    assert_exactly_in_sync(sandbox, connection)
+    getraze_connection.refresh_from_db()
+    assert not getraze_connection.is_paused
+    assert_exactly_in_sync(sandbox, getraze_connection)
 
 
 # --- the worker process -------------------------------------------------------------------------
@@ -451,7 +437,7 @@ def worker_db(tmp_path):
 
 
 def test_a_worker_killed_mid_batch_and_restarted_loses_and_duplicates_nothing(
-    connection, sandbox, worker_db
+    getraze_connection, sandbox, worker_db
 ):
     make_contacts(6)
     # Slow answers, so the kill lands while a create is on the wire.
@@ -474,7 +460,7 @@ def test_a_worker_killed_mid_batch_and_restarted_loses_and_duplicates_nothing(
     worker_db.collect()
 
     assert len(writes(sandbox, "POST")) == 6  # the create on the wire was not sent again
-    assert_exactly_in_sync(sandbox, connection)
+    assert_exactly_in_sync(sandbox, getraze_connection)
     # The crash left its evidence: the attempt row written before the call, never completed.
     assert list(PushAttempt.objects.filter(outcome="started").values_list("operation")) == [
         ("create",)
@@ -482,11 +468,11 @@ def test_a_worker_killed_mid_batch_and_restarted_loses_and_duplicates_nothing(
 
 
 def test_two_workers_draining_one_queue_push_each_contact_exactly_once(
-    connection, sandbox, worker_db
+    getraze_connection, sandbox, worker_db
 ):
     if worker_db.vendor != "postgresql":
         pytest.skip("SQLite takes one writer at a time: several workers need PostgreSQL")
-    Connection.objects.filter(pk=connection.pk).update(concurrency=4)
+    Connection.objects.filter(pk=getraze_connection.pk).update(concurrency=4)
     make_contacts(20)
     sandbox.faults(latency=0.05)
 
@@ -495,7 +481,7 @@ def test_two_workers_draining_one_queue_push_each_contact_exactly_once(
     for worker in workers:
         worker_db.stop(worker)
 
-    assert_exactly_in_sync(sandbox, connection)
+    assert_exactly_in_sync(sandbox, getraze_connection)
     assert len(writes(sandbox, "POST")) == 20
     # One lookup and one create per contact: no push ran twice.
     per_link = Counter(PushAttempt.objects.values_list("link_id", "operation"))
@@ -506,6 +492,8 @@ def test_two_workers_draining_one_queue_push_each_contact_exactly_once(
 
 
 def _wait_for(condition, what: str, timeout: float = DEADLINE) -> None:
+    """Poll until another thread or process (a worker, the sandbox) has acted: nothing of
+    theirs signals this process, and the clock cannot hurry them."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

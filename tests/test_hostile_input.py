@@ -9,8 +9,7 @@ import json
 import pytest
 
 from crm.models import Contact, CustomField
-from tests.api_fixtures import *  # noqa: F403
-from tests.api_fixtures import CONTACTS_URL, detail_url, error_codes
+from tests.api_helpers import CONTACTS_URL, detail_url, error_codes
 
 # Free-text fields: whatever a person may type there is kept as typed.
 TEXT_FIELDS = [

@@ -12,7 +12,7 @@ from django_tasks_db.models import DBTaskResult
 from crm import import_run
 from crm.models import Contact, ContactImport, CustomField
 from integrations.models import Connection, RemoteLink
-from tests.integrations_fixtures import drain
+from tests.integrations_helpers import drain
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from crm.models import Contact, CustomField, Tag
 from crm.resources import ContactResource
 from crm.services import contact_upsert
 from integrations.models import Connection, RemoteLink
-from tests.integrations_fixtures import drain
+from tests.integrations_helpers import drain
 
 pytestmark = pytest.mark.django_db
 

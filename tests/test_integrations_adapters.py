@@ -20,8 +20,7 @@ from integrations.providers import base as adapter_base
 from integrations.providers.close import CloseAdapter
 from integrations.providers.getraze import GetRazeAdapter
 from integrations.providers.klen import KlenAdapter
-from tests.integrations_fixtures import *  # noqa: F403
-from tests.integrations_fixtures import SANDBOX_KEY
+from tests.integrations_helpers import SANDBOX_KEY
 from tests.integrations_providers import expect_error, provider_sandbox
 
 PROVIDERS = ["getraze", "contactship", "klen", "close"]

@@ -9,8 +9,7 @@ from crm.models import Contact, Tag
 from crm.services import contact_upsert
 from integrations.models import Connection, PushAttempt, RemoteLink
 from integrations.push import link_push
-from tests.integrations_fixtures import *  # noqa: F403
-from tests.integrations_fixtures import SANDBOX_KEY, drain
+from tests.integrations_helpers import SANDBOX_KEY, drain
 
 CONTACTS = reverse("admin:crm_contact_changelist")
 SECRET = "lr_live_admin_secret_abcd1234"
@@ -87,17 +86,17 @@ def test_a_paused_connection_is_flagged_and_a_new_key_resumes_it(staff_client, j
 
 
 @pytest.fixture
-def jane_synced_paused(connection, sandbox):
+def jane_synced_paused(getraze_connection, sandbox):
     contact = contact_upsert(data={"first_name": "Jane", "email": "jane@example.com"})
-    connection.api_key = "wrong-key-000000000"
-    connection.save()
+    getraze_connection.api_key = "wrong-key-000000000"
+    getraze_connection.save()
     link_push(link_id=RemoteLink.objects.get(contact=contact).pk)
-    connection.refresh_from_db()
-    assert connection.is_paused
-    return connection
+    getraze_connection.refresh_from_db()
+    assert getraze_connection.is_paused
+    return getraze_connection
 
 
-def test_every_integrations_admin_page_renders(staff_client, connection, sandbox):
+def test_every_integrations_admin_page_renders(staff_client, getraze_connection, sandbox):
     contact = contact_upsert(data={"first_name": "Jane", "email": "jane@example.com"})
     link = RemoteLink.objects.get(contact=contact)
     link_push(link_id=link.pk)
@@ -105,7 +104,7 @@ def test_every_integrations_admin_page_renders(staff_client, connection, sandbox
     for name, args in [
         ("integrations_connection_changelist", []),
         ("integrations_connection_add", []),
-        ("integrations_connection_change", [connection.pk]),
+        ("integrations_connection_change", [getraze_connection.pk]),
         ("integrations_remotelink_changelist", []),
         ("integrations_remotelink_change", [link.pk]),
         ("integrations_pushattempt_changelist", []),
@@ -116,12 +115,14 @@ def test_every_integrations_admin_page_renders(staff_client, connection, sandbox
         assert SANDBOX_KEY not in response.content.decode()
     response = staff_client.get(
         reverse("admin:integrations_remotelink_changelist"),
-        {"q": "jane", "state__exact": "synced", "connection__id__exact": connection.pk},
+        {"q": "jane", "state__exact": "synced", "connection__id__exact": getraze_connection.pk},
     )
     assert "jane@example.com" in response.content.decode()
 
 
-def test_the_contact_page_shows_its_links_read_only_with_badges(staff_client, connection, sandbox):
+def test_the_contact_page_shows_its_links_read_only_with_badges(
+    staff_client, getraze_connection, sandbox
+):
     contact = contact_upsert(data={"first_name": "Jane", "email": "jane@example.com"})
     link_push(link_id=RemoteLink.objects.get(contact=contact).pk)
     link = RemoteLink.objects.get(contact=contact)
@@ -134,7 +135,9 @@ def test_the_contact_page_shows_its_links_read_only_with_badges(staff_client, co
     assert 'name="remote_links-0-remote_id"' not in html  # read-only
 
 
-def test_the_contact_list_filters_by_sync_state_per_connection(staff_client, connection, sandbox):
+def test_the_contact_list_filters_by_sync_state_per_connection(
+    staff_client, getraze_connection, sandbox
+):
     synced = contact_upsert(data={"first_name": "Synced", "email": "s@example.com"})
     link_push(link_id=RemoteLink.objects.get(contact=synced).pk)
     contact_upsert(data={"first_name": "Waiting", "email": "w@example.com"})
@@ -143,14 +146,14 @@ def test_the_contact_list_filters_by_sync_state_per_connection(staff_client, con
         response = staff_client.get(CONTACTS, {"sync": value})
         return {c.first_name for c in response.context["cl"].result_list}
 
-    assert names(f"{connection.pk}:synced") == {"Synced"}
-    assert names(f"{connection.pk}:pending") == {"Waiting"}
+    assert names(f"{getraze_connection.pk}:synced") == {"Synced"}
+    assert names(f"{getraze_connection.pk}:pending") == {"Waiting"}
     RemoteLink.objects.filter(contact__first_name="Waiting").delete()
-    assert names(f"{connection.pk}:none") == {"Waiting"}
+    assert names(f"{getraze_connection.pk}:none") == {"Waiting"}
 
 
 @pytest.mark.django_db(transaction=True)  # a push is queued once per transaction: commit
-def test_retry_action_queues_the_selected_links(staff_client, connection, sandbox):
+def test_retry_action_queues_the_selected_links(staff_client, getraze_connection, sandbox):
     contact = contact_upsert(data={"first_name": "Jane", "email": "admin@localhost"})
     link = RemoteLink.objects.get(contact=contact)
     link_push(link_id=link.pk)
@@ -174,7 +177,9 @@ def push_action(client, contacts, **extra):
     return client.post(CONTACTS, data)
 
 
-def test_push_action_page_lists_connections_and_the_count(staff_client, connection, sandbox):
+def test_push_action_page_lists_connections_and_the_count(
+    staff_client, getraze_connection, sandbox
+):
     Connection.objects.create(name="Switched off", provider="getraze", enabled=False)
     contacts = [
         Contact.objects.create(first_name=f"C{n}", email=f"c{n}@example.com") for n in range(3)
@@ -184,10 +189,10 @@ def test_push_action_page_lists_connections_and_the_count(staff_client, connecti
     assert response.templates[0].name == "admin/integrations/push_to_provider.html"
     html = response.content.decode()
     assert '<strong id="push-count">3</strong>' in html
-    assert connection.name in html and "Switched off" not in html
+    assert getraze_connection.name in html and "Switched off" not in html
 
 
-def test_push_action_requires_a_connection(staff_client, connection, sandbox):
+def test_push_action_requires_a_connection(staff_client, getraze_connection, sandbox):
     contact = Contact.objects.create(first_name="C", email="c@example.com")
     response = push_action(staff_client, [contact], apply="1")
     assert response.status_code == 200
@@ -196,20 +201,22 @@ def test_push_action_requires_a_connection(staff_client, connection, sandbox):
 
 
 def test_push_action_queues_the_selection_in_bulk(
-    staff_client, connection, sandbox, django_assert_max_num_queries
+    staff_client, getraze_connection, sandbox, django_assert_max_num_queries
 ):
-    Connection.objects.filter(pk=connection.pk).update(auto_push=False)
+    Connection.objects.filter(pk=getraze_connection.pk).update(auto_push=False)
     contacts = Contact.objects.bulk_create(
         [Contact(first_name=f"C{n}", email=f"c{n}@example.com") for n in range(500)]
     )
     with django_assert_max_num_queries(25):
-        response = push_action(staff_client, contacts, apply="1", connections=[connection.pk])
+        response = push_action(
+            staff_client, contacts, apply="1", connections=[getraze_connection.pk]
+        )
     assert response.status_code == 302
     assert RemoteLink.objects.filter(state="pending").count() == 500
 
 
-def test_push_action_selects_across_the_filtered_list(staff_client, connection, sandbox):
-    Connection.objects.filter(pk=connection.pk).update(auto_push=False)
+def test_push_action_selects_across_the_filtered_list(staff_client, getraze_connection, sandbox):
+    Connection.objects.filter(pk=getraze_connection.pk).update(auto_push=False)
     Contact.objects.bulk_create(
         [Contact(first_name=f"C{n}", email=f"c{n}@example.com") for n in range(150)]
     )
@@ -218,7 +225,7 @@ def test_push_action_selects_across_the_filtered_list(staff_client, connection, 
         Contact.objects.all()[:1],
         select_across="1",
         apply="1",
-        connections=[connection.pk],
+        connections=[getraze_connection.pk],
     )
     assert response.status_code == 302
     assert RemoteLink.objects.count() == 150
@@ -226,7 +233,7 @@ def test_push_action_selects_across_the_filtered_list(staff_client, connection, 
 
 @pytest.mark.django_db(transaction=True)
 def test_ten_thousand_contacts_queue_in_a_few_queries_per_thousand(
-    connection, sandbox, django_assert_max_num_queries
+    getraze_connection, sandbox, django_assert_max_num_queries
 ):
     # Speed is measured in bench/; here, that the work is done in bulk, never per contact.
     from integrations.links import links_mark_pending
@@ -239,7 +246,7 @@ def test_ten_thousand_contacts_queue_in_a_few_queries_per_thousand(
     # One upsert per thousand contacts, and one row per task of BATCH links: the tasks
     # framework's enqueue() writes a task at a time.
     with django_assert_max_num_queries(10 + 10_000 // BATCH + 5):
-        links_mark_pending(contacts=Contact.objects.all(), connections=[connection])
+        links_mark_pending(contacts=Contact.objects.all(), connections=[getraze_connection])
     assert RemoteLink.objects.filter(state="pending").count() == 10_000
     # Every link queued once, by batches.
     tasks = DBTaskResult.objects.filter(status="READY").values_list("args_kwargs", flat=True)
@@ -249,7 +256,9 @@ def test_ten_thousand_contacts_queue_in_a_few_queries_per_thousand(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_admin_save_with_inlines_pushes_the_final_state(staff_client, connection, sandbox):
+def test_an_admin_save_with_inlines_pushes_the_final_state(
+    staff_client, getraze_connection, sandbox
+):
     tag = Tag.objects.create(name="vip")
     data = {
         "first_name": "Jane",

@@ -6,10 +6,8 @@ from django_tasks_db.models import DBTaskResult
 from crm.services import contact_upsert
 from integrations.models import Connection, RemoteLink
 from integrations.push import link_push
-from tests.api_fixtures import *  # noqa: F403
-from tests.api_fixtures import CONTACTS_URL, PUSH, READ, WRITE, detail_url, error_codes
-from tests.integrations_fixtures import *  # noqa: F403
-from tests.integrations_fixtures import drain
+from tests.api_helpers import CONTACTS_URL, PUSH, READ, WRITE, detail_url, error_codes
+from tests.integrations_helpers import drain
 
 
 def push_url(contact_id: int) -> str:
@@ -17,11 +15,11 @@ def push_url(contact_id: int) -> str:
 
 
 @pytest.fixture
-def manual(connection):
+def manual(getraze_connection):
     """The sandbox connection without auto-push, so only explicit pushes queue anything."""
-    Connection.objects.filter(pk=connection.pk).update(auto_push=False)
-    connection.refresh_from_db()
-    return connection
+    Connection.objects.filter(pk=getraze_connection.pk).update(auto_push=False)
+    getraze_connection.refresh_from_db()
+    return getraze_connection
 
 
 def test_push_queues_the_contact_for_the_named_connection(
@@ -79,7 +77,7 @@ def test_push_of_an_unknown_contact_is_404(make_client, manual):
     assert error_codes(response) == {None: ["not_found"]}
 
 
-def test_the_contact_shows_its_remote_links(make_client, connection, sandbox):
+def test_the_contact_shows_its_remote_links(make_client, getraze_connection, sandbox):
     contact = contact_upsert(data={"first_name": "Ada", "email": "ada@example.com"})
     link_push(link_id=RemoteLink.objects.get(contact=contact).pk)
     link = RemoteLink.objects.get(contact=contact)
@@ -88,7 +86,7 @@ def test_the_contact_shows_its_remote_links(make_client, connection, sandbox):
 
     assert body["remote_links"] == [
         {
-            "connection": connection.name,
+            "connection": getraze_connection.name,
             "provider": "getraze",
             "remote_id": link.remote_id,
             "state": "synced",
@@ -98,7 +96,7 @@ def test_the_contact_shows_its_remote_links(make_client, connection, sandbox):
     ]
 
 
-def test_a_failed_link_shows_the_providers_error(make_client, connection, sandbox):
+def test_a_failed_link_shows_the_providers_error(make_client, getraze_connection, sandbox):
     contact = contact_upsert(data={"first_name": "Ada", "email": "ada@localhost"})
     link_push(link_id=RemoteLink.objects.get(contact=contact).pk)
     [link] = make_client(READ).get(detail_url(contact.pk)).json()["remote_links"]
@@ -110,7 +108,7 @@ def test_a_failed_link_shows_the_providers_error(make_client, connection, sandbo
 
 
 def test_the_list_reads_remote_links_in_a_fixed_number_of_queries(
-    make_client, connection, django_assert_max_num_queries
+    make_client, getraze_connection, django_assert_max_num_queries
 ):
     client = make_client(READ)
     for n in range(3):
@@ -125,7 +123,9 @@ def test_the_list_reads_remote_links_in_a_fixed_number_of_queries(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_done_when_api_create_worker_edit_and_unchanged_save(make_client, connection, sandbox):
+def test_done_when_api_create_worker_edit_and_unchanged_save(
+    make_client, getraze_connection, sandbox
+):
     """The issue's acceptance path through the API: create, push, edit, save unchanged."""
     client = make_client(READ, WRITE)
     response = client.post(

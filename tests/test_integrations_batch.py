@@ -16,8 +16,7 @@ from integrations.models import RemoteLink
 from integrations.push import Result
 from integrations.queue import BATCH, tasks_enqueue
 from integrations.triage import links_triage
-from tests.integrations_fixtures import *  # noqa: F403
-from tests.integrations_fixtures import drain
+from tests.integrations_helpers import drain
 
 PUSH_LINK = "integrations.tasks.push_link"
 PUSH_LINKS = "integrations.tasks.push_links"
@@ -51,13 +50,13 @@ def states(contacts) -> list[str]:
 
 
 @pytest.fixture
-def marked(connection):
+def marked(getraze_connection):
     """Mark links pending and return their ids, dropping the queued tasks (run by hand)."""
 
     def mark(contacts) -> list[int]:
-        links_mark_pending(contacts=[c.pk for c in contacts], connections=[connection])
+        links_mark_pending(contacts=[c.pk for c in contacts], connections=[getraze_connection])
         DBTaskResult.objects.all().delete()
-        links = RemoteLink.objects.filter(contact__in=contacts, connection=connection)
+        links = RemoteLink.objects.filter(contact__in=contacts, connection=getraze_connection)
         return list(links.order_by("contact_id").values_list("pk", flat=True))
 
     return mark
@@ -67,16 +66,16 @@ def marked(connection):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_single_contact_gets_its_own_push_and_many_go_by_batches(connection):
+def test_a_single_contact_gets_its_own_push_and_many_go_by_batches(getraze_connection):
     Contact.objects.bulk_create(
         [Contact(first_name=f"C{n}", email=f"c{n}@example.com") for n in range(BATCH * 2 + 5)]
     )
     [one] = Contact.objects.order_by("pk")[:1]
-    links_mark_pending(contacts=[one.pk], connections=[connection])
+    links_mark_pending(contacts=[one.pk], connections=[getraze_connection])
     assert [task for task, _ in tasks()] == [PUSH_LINK]
 
     DBTaskResult.objects.all().delete()
-    links_mark_pending(contacts=Contact.objects.all(), connections=[connection])
+    links_mark_pending(contacts=Contact.objects.all(), connections=[getraze_connection])
     sizes = sorted(len(ids) for task, ids in tasks() if task == PUSH_LINKS)
     assert sizes == [5, BATCH, BATCH]
     assert {i for _, ids in tasks() for i in ids} == set(
@@ -128,15 +127,15 @@ def test_a_task_to_run_now_is_claimed_before_tasks_not_yet_due():
 
 
 @pytest.mark.django_db
-def test_the_sweep_batches_due_links_and_queues_a_retry_at_its_time(connection):
+def test_the_sweep_batches_due_links_and_queues_a_retry_at_its_time(getraze_connection):
     Contact.objects.bulk_create([Contact(first_name=f"C{n}") for n in range(3)])
-    links_mark_pending(contacts=Contact.objects.all(), connections=[connection])
+    links_mark_pending(contacts=Contact.objects.all(), connections=[getraze_connection])
     later = timezone.now() + datetime.timedelta(minutes=5)
     waiting = RemoteLink.objects.order_by("pk").first()
     RemoteLink.objects.filter(pk=waiting.pk).update(next_attempt_at=later)
     DBTaskResult.objects.all().delete()
 
-    assert links_enqueue_pending(connection=connection) == 3
+    assert links_enqueue_pending(connection=getraze_connection) == 3
 
     assert sorted(tasks()) == sorted(
         [
@@ -151,7 +150,9 @@ def test_the_sweep_batches_due_links_and_queues_a_retry_at_its_time(connection):
 
 
 @pytest.mark.django_db
-def test_a_contact_save_marks_and_queues_in_two_statements(connection, django_assert_num_queries):
+def test_a_contact_save_marks_and_queues_in_two_statements(
+    getraze_connection, django_assert_num_queries
+):
     contact = Contact.objects.create(first_name="Ada", email="ada@example.com")
     # One upsert for the link (auto-push connections read in the same statement), one insert
     # for the task, in the caller's transaction: no savepoint, no second transaction.
@@ -170,9 +171,9 @@ def test_a_contact_save_marks_and_queues_in_two_statements(connection, django_as
 
 
 @pytest.mark.django_db
-def test_no_auto_push_connection_costs_one_statement(connection, django_assert_num_queries):
-    connection.auto_push = False
-    connection.save()
+def test_no_auto_push_connection_costs_one_statement(getraze_connection, django_assert_num_queries):
+    getraze_connection.auto_push = False
+    getraze_connection.save()
     contact = Contact.objects.create(first_name="Ada", email="ada@example.com")
     with django_assert_num_queries(1):
         assert links_mark_pending(contacts=[contact.pk]) == 0
@@ -181,7 +182,7 @@ def test_no_auto_push_connection_costs_one_statement(connection, django_assert_n
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_rolled_back_save_leaves_no_task_and_no_pending_link(connection, sandbox):
+def test_a_rolled_back_save_leaves_no_task_and_no_pending_link(getraze_connection, sandbox):
     contact = Contact.objects.create(first_name="Ada", email="ada@example.com")
     with pytest.raises(RuntimeError), transaction.atomic():
         contact_upsert(contact=contact, data={"title": "CTO"})
@@ -192,7 +193,9 @@ def test_a_rolled_back_save_leaves_no_task_and_no_pending_link(connection, sandb
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_save_rolled_back_in_a_savepoint_does_not_stop_a_later_save_queueing(connection, sandbox):
+def test_a_save_rolled_back_in_a_savepoint_does_not_stop_a_later_save_queueing(
+    getraze_connection, sandbox
+):
     contact = Contact.objects.create(first_name="Ada", email="ada@example.com")
     with transaction.atomic():
         with pytest.raises(RuntimeError), transaction.atomic():
@@ -210,8 +213,10 @@ def test_a_save_rolled_back_in_a_savepoint_does_not_stop_a_later_save_queueing(c
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_batch_settles_unchanged_and_skipped_links_without_a_request(connection, sandbox, marked):
-    contacts = synced_contacts(connection, 4)
+def test_a_batch_settles_unchanged_and_skipped_links_without_a_request(
+    getraze_connection, sandbox, marked
+):
+    contacts = synced_contacts(getraze_connection, 4)
     changed, skipped = contacts[0], contacts[1]
     contact_upsert(contact=changed, data={"title": "CTO"})
     contact_upsert(contact=skipped, data={"email": ""})  # GetRaze needs an email or a phone
@@ -234,8 +239,10 @@ def test_a_batch_settles_unchanged_and_skipped_links_without_a_request(connectio
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_batch_leaves_a_link_changed_meanwhile_pending(connection, sandbox, marked, monkeypatch):
-    contacts = synced_contacts(connection, 3)
+def test_a_batch_leaves_a_link_changed_meanwhile_pending(
+    getraze_connection, sandbox, marked, monkeypatch
+):
+    contacts = synced_contacts(getraze_connection, 3)
     link_ids = marked(contacts)
     original = engine.payload_hash
     changes = iter([contacts[1]])
@@ -259,8 +266,10 @@ def test_a_batch_leaves_a_link_changed_meanwhile_pending(connection, sandbox, ma
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_batch_hands_a_link_claimed_elsewhere_to_its_own_push(connection, sandbox, marked):
-    contacts = synced_contacts(connection, 3)
+def test_a_batch_hands_a_link_claimed_elsewhere_to_its_own_push(
+    getraze_connection, sandbox, marked
+):
+    contacts = synced_contacts(getraze_connection, 3)
     link_ids = marked(contacts)
     until = timezone.now() + datetime.timedelta(minutes=1)
     RemoteLink.objects.filter(pk=link_ids[0]).update(claimed_by="other", claimed_until=until)
@@ -275,15 +284,22 @@ def test_a_batch_hands_a_link_claimed_elsewhere_to_its_own_push(connection, sand
 
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_that_fails_hands_every_link_to_its_own_push(
-    connection, sandbox, marked, monkeypatch
+    getraze_connection, sandbox, marked, monkeypatch
 ):
-    contacts = synced_contacts(connection, 3)
+    contacts = synced_contacts(getraze_connection, 3)
     link_ids = marked(contacts)
 
-    def crash(*args, **kwargs):
-        raise RuntimeError("worker trouble")
+    queue_calls = []
 
-    monkeypatch.setattr(engine, "_links_finish", crash)
+    def crash_then_queue(*args, **kwargs):
+        # The batch's own queueing fails, after its links were settled in the same
+        # transaction; the handing over to push_link that follows works.
+        queue_calls.append(args)
+        if len(queue_calls) == 1:
+            raise RuntimeError("worker trouble")
+        return tasks_enqueue(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "tasks_enqueue", crash_then_queue)
     with pytest.raises(RuntimeError):
         links_triage(link_ids=link_ids)
     monkeypatch.undo()
@@ -298,8 +314,10 @@ def test_a_batch_that_fails_hands_every_link_to_its_own_push(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_batch_whose_worker_died_is_queued_again_by_the_sweep(connection, sandbox, marked):
-    contacts = synced_contacts(connection, 3)
+def test_a_batch_whose_worker_died_is_queued_again_by_the_sweep(
+    getraze_connection, sandbox, marked
+):
+    contacts = synced_contacts(getraze_connection, 3)
     link_ids = marked(contacts)
     expired = timezone.now() - datetime.timedelta(seconds=1)
     # The claim a killed worker left behind, once its lease ran out.
@@ -308,22 +326,22 @@ def test_a_batch_whose_worker_died_is_queued_again_by_the_sweep(connection, sand
         next_attempt_at=timezone.now() - datetime.timedelta(hours=1)
     )
 
-    assert links_enqueue_pending(connection=connection, overdue_for=60) == 3
+    assert links_enqueue_pending(connection=getraze_connection, overdue_for=60) == 3
     drain()
     assert states(contacts) == ["synced"] * 3
 
 
 @pytest.mark.django_db
 def test_a_batch_costs_the_same_queries_for_ten_links_or_a_hundred(
-    connection, django_assert_max_num_queries
+    getraze_connection, django_assert_max_num_queries
 ):
     Contact.objects.bulk_create(
         [Contact(first_name=f"C{n}", email=f"c{n}@example.com") for n in range(BATCH)]
     )
     contacts = list(Contact.objects.order_by("pk"))
-    links_mark_pending(contacts=[c.pk for c in contacts], connections=[connection])
+    links_mark_pending(contacts=[c.pk for c in contacts], connections=[getraze_connection])
     # As if pushed before with this very payload: every link is unchanged.
-    adapter = engine.adapter_for(connection)
+    adapter = engine.adapter_for(getraze_connection)
     for contact in Contact.objects.prefetch_related("tags", "phone_numbers"):
         RemoteLink.objects.filter(contact=contact).update(
             remote_id=f"r{contact.pk}",
@@ -343,11 +361,13 @@ def test_a_batch_costs_the_same_queries_for_ten_links_or_a_hundred(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_re_push_of_unchanged_contacts_through_the_worker_sends_nothing(connection, sandbox):
-    contacts = synced_contacts(connection, BATCH + 20)
+def test_a_re_push_of_unchanged_contacts_through_the_worker_sends_nothing(
+    getraze_connection, sandbox
+):
+    contacts = synced_contacts(getraze_connection, BATCH + 20)
     sent = len(sandbox.requests())
 
-    links_mark_pending(contacts=[c.pk for c in contacts], connections=[connection])
+    links_mark_pending(contacts=[c.pk for c in contacts], connections=[getraze_connection])
     assert sorted(task for task, _ in tasks()) == [PUSH_LINKS, PUSH_LINKS]
     drain()
 
@@ -357,7 +377,7 @@ def test_a_re_push_of_unchanged_contacts_through_the_worker_sends_nothing(connec
 
 
 @pytest.mark.django_db(transaction=True)
-def test_with_another_task_backend_the_push_is_queued_on_commit_once(connection, settings):
+def test_with_another_task_backend_the_push_is_queued_on_commit_once(getraze_connection, settings):
     from django.tasks import task_backends
 
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
@@ -374,7 +394,7 @@ def test_with_another_task_backend_the_push_is_queued_on_commit_once(connection,
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_batch_skips_a_link_another_transaction_is_writing(connection, sandbox, marked):
+def test_a_batch_skips_a_link_another_transaction_is_writing(getraze_connection, sandbox, marked):
     import threading
 
     from django.db import connection as db_connection
@@ -382,7 +402,7 @@ def test_a_batch_skips_a_link_another_transaction_is_writing(connection, sandbox
 
     if db_connection.vendor != "postgresql":
         pytest.skip("SQLite has one writer at a time: no row locks to skip")
-    contacts = synced_contacts(connection, 3)
+    contacts = synced_contacts(getraze_connection, 3)
     link_ids = marked(contacts)
     locked, release = threading.Event(), threading.Event()
 

@@ -12,8 +12,7 @@ from integrations.providers.base_errors import parse_ratelimit_reset
 from integrations.providers.base_http import Answer
 from integrations.providers.close import CloseAdapter
 from integrations.push import Result, link_push
-from tests.integrations_fixtures import *  # noqa: F403
-from tests.integrations_fixtures import SANDBOX_KEY
+from tests.integrations_helpers import SANDBOX_KEY
 from tests.integrations_providers import expect_error, provider_sandbox
 
 FIELD_MAP = {"role": "cf_sandboxRole", "industry": "cf_sandboxIndustry", "tags": "cf_sandboxTags"}

@@ -14,8 +14,7 @@ from django_tasks_db.models import DBTaskResult
 from crm.models import Contact
 from crm.services import contact_upsert
 from integrations.models import Connection, RemoteLink
-from tests.integrations_fixtures import *  # noqa: F403
-from tests.integrations_fixtures import SANDBOX_KEY, drain
+from tests.integrations_helpers import SANDBOX_KEY, drain
 
 pytestmark = pytest.mark.django_db
 
@@ -82,15 +81,15 @@ def test_add_connection_needs_a_key_for_a_new_connection():
 
 
 def test_push_contacts_by_ids_all_and_pending(
-    connection, sandbox, django_capture_on_commit_callbacks
+    getraze_connection, sandbox, django_capture_on_commit_callbacks
 ):
-    Connection.objects.filter(pk=connection.pk).update(auto_push=False)
+    Connection.objects.filter(pk=getraze_connection.pk).update(auto_push=False)
     a, b, _c = (
         Contact.objects.create(first_name=n, email=f"{n}@example.com") for n in ("a", "b", "c")
     )
     with django_capture_on_commit_callbacks(execute=True):
         assert "2 pushes queued" in run(
-            "push_contacts", "--connection", connection.name, "--ids", f"{a.pk},{b.pk}"
+            "push_contacts", "--connection", getraze_connection.name, "--ids", f"{a.pk},{b.pk}"
         )
     links = set(RemoteLink.objects.values_list("pk", flat=True))
     assert set(RemoteLink.objects.values_list("contact_id", flat=True)) == {a.pk, b.pk}
@@ -102,7 +101,9 @@ def test_push_contacts_by_ids_all_and_pending(
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert "3 pushes queued" in run("push_contacts", "--connection", connection.name, "--all")
+        assert "3 pushes queued" in run(
+            "push_contacts", "--connection", getraze_connection.name, "--all"
+        )
 
     DBTaskResult.objects.all().delete()
     assert "3 pending pushes queued" in run("push_contacts", "--pending")
@@ -110,11 +111,11 @@ def test_push_contacts_by_ids_all_and_pending(
     assert len(batch.args_kwargs["kwargs"]["link_ids"]) == 3
 
 
-def test_push_contacts_rejects_unknown_names_and_ids(connection):
+def test_push_contacts_rejects_unknown_names_and_ids(getraze_connection):
     with pytest.raises(CommandError, match="No connection named nope"):
         run("push_contacts", "--connection", "nope", "--all")
     with pytest.raises(CommandError, match="No contact with ID 999"):
-        run("push_contacts", "--connection", connection.name, "--ids", "999")
+        run("push_contacts", "--connection", getraze_connection.name, "--ids", "999")
     with pytest.raises(CommandError, match="--connection"):
         run("push_contacts", "--all")
 

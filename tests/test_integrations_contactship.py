@@ -9,8 +9,7 @@ from crm.services import contact_upsert
 from integrations.models import RemoteLink
 from integrations.providers.contactship import ContactshipAdapter
 from integrations.push import Result, link_push
-from tests.integrations_fixtures import *  # noqa: F403
-from tests.integrations_fixtures import SANDBOX_KEY
+from tests.integrations_helpers import SANDBOX_KEY
 from tests.integrations_providers import expect_error, provider_sandbox
 
 

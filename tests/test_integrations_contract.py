@@ -12,8 +12,7 @@ from integrations.links import links_retry
 from integrations.models import Connection, RemoteLink
 from integrations.providers import adapter_class
 from integrations.push import Result, link_push
-from tests.integrations_fixtures import *  # noqa: F403
-from tests.integrations_fixtures import SANDBOX_KEY, Sandbox
+from tests.integrations_helpers import SANDBOX_KEY, Sandbox
 from tests.integrations_providers import provider_sandbox
 
 

@@ -9,8 +9,7 @@ from crm.models import CustomField
 from crm.services import contact_upsert
 from integrations.providers import ProviderError
 from integrations.providers.getraze import GetRazeAdapter
-from tests.integrations_fixtures import *  # noqa: F403
-from tests.integrations_fixtures import SANDBOX_KEY
+from tests.integrations_helpers import SANDBOX_KEY
 
 
 @pytest.fixture

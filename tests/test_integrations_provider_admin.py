@@ -11,8 +11,7 @@ from crm.models import Contact, CustomField
 from crm.services import contact_upsert
 from integrations.models import Connection, RemoteLink
 from integrations.push import link_push
-from tests.integrations_fixtures import *  # noqa: F403
-from tests.integrations_fixtures import SANDBOX_KEY, drain
+from tests.integrations_helpers import SANDBOX_KEY, drain
 from tests.integrations_providers import API_ROOTS, provider_sandbox
 
 OPTIONS = {"klen": {"team_id": 1}, "close": {"custom_field_map": {"tags": "cf_sandboxTags"}}}
@@ -24,7 +23,7 @@ def boxes(sandbox_server):
 
 
 @pytest.fixture
-def connections(db, boxes) -> dict[str, Connection]:
+def sandbox_connections(db, boxes) -> dict[str, Connection]:
     made = {}
     for provider, box in boxes.items():
         connection = Connection(
@@ -51,14 +50,14 @@ def ada() -> Contact:
 
 @pytest.mark.django_db(transaction=True)
 def test_staff_push_one_contact_to_all_four_and_see_four_remote_ids(
-    staff_client, connections, boxes
+    staff_client, sandbox_connections, boxes
 ):
     contact = ada()
     data = {
         "action": "push_to_provider",
         helpers.ACTION_CHECKBOX_NAME: [contact.pk],
         "apply": "1",
-        "connections": [c.pk for c in connections.values()],
+        "connections": [c.pk for c in sandbox_connections.values()],
     }
     assert staff_client.post(reverse("admin:crm_contact_changelist"), data).status_code == 302
 
@@ -69,7 +68,7 @@ def test_staff_push_one_contact_to_all_four_and_see_four_remote_ids(
     html = staff_client.get(reverse("admin:crm_contact_change", args=[contact.pk])).content
     for provider, box in boxes.items():
         [record] = box.contacts()
-        link = links.get(connection=connections[provider])
+        link = links.get(connection=sandbox_connections[provider])
         assert link.remote_id == str(record["id"])
         assert link.remote_id in html.decode()
 
@@ -78,14 +77,14 @@ def preview_url(contact) -> str:
     return reverse("admin:crm_contact_preview_payload", args=[contact.pk])
 
 
-def test_the_contact_page_links_to_the_preview(staff_client, connections):
+def test_the_contact_page_links_to_the_preview(staff_client, sandbox_connections):
     contact = ada()
     html = staff_client.get(reverse("admin:crm_contact_change", args=[contact.pk])).content
     assert preview_url(contact) in html.decode()
 
 
 def test_preview_shows_each_connections_requests_masked_and_sends_nothing(
-    staff_client, connections, boxes
+    staff_client, sandbox_connections, boxes
 ):
     contact = ada()
     response = staff_client.get(preview_url(contact))
@@ -114,10 +113,10 @@ def test_preview_shows_each_connections_requests_masked_and_sends_nothing(
 
 
 def test_preview_of_a_synced_contact_is_an_update_that_would_send_nothing(
-    staff_client, connections, boxes
+    staff_client, sandbox_connections, boxes
 ):
     contact = ada()
-    link = RemoteLink.objects.create(contact=contact, connection=connections["klen"])
+    link = RemoteLink.objects.create(contact=contact, connection=sandbox_connections["klen"])
     link_push(link_id=link.pk)
     link.refresh_from_db()
     sent = len(boxes["klen"].requests())
@@ -134,7 +133,7 @@ def test_preview_of_a_synced_contact_is_an_update_that_would_send_nothing(
     assert len(boxes["klen"].requests()) == sent
 
 
-def test_preview_says_why_contactship_would_skip(staff_client, connections):
+def test_preview_says_why_contactship_would_skip(staff_client, sandbox_connections):
     contact = contact_upsert(data={"first_name": "Ana", "email": "ana@example.com"})
     html = staff_client.get(preview_url(contact)).content.decode()
     assert "Not sent: Contactship requires a phone number" in html
@@ -144,19 +143,19 @@ def close_fields_url(connection) -> str:
     return reverse("admin:integrations_connection_close_fields", args=[connection.pk])
 
 
-def test_only_a_close_connection_offers_fetch_fields(staff_client, connections):
-    for provider, connection in connections.items():
+def test_only_a_close_connection_offers_fetch_fields(staff_client, sandbox_connections):
+    for provider, connection in sandbox_connections.items():
         url = reverse("admin:integrations_connection_change", args=[connection.pk])
         html = staff_client.get(url).content.decode()
         assert (close_fields_url(connection) in html) == (provider == "close")
-    assert staff_client.get(close_fields_url(connections["klen"])).status_code == 404
+    assert staff_client.get(close_fields_url(sandbox_connections["klen"])).status_code == 404
 
 
-def test_fetch_fields_lists_close_ids_and_suggests_a_map(staff_client, connections):
+def test_fetch_fields_lists_close_ids_and_suggests_a_map(staff_client, sandbox_connections):
     CustomField.objects.create(key="industry", label="Industry", type="text")
     CustomField.objects.create(key="seats", label="Seats", type="number")
 
-    response = staff_client.get(close_fields_url(connections["close"]))
+    response = staff_client.get(close_fields_url(sandbox_connections["close"]))
 
     assert response.status_code == 200
     assert [f["id"] for f in response.context["fields"]] == [
@@ -172,8 +171,8 @@ def test_fetch_fields_lists_close_ids_and_suggests_a_map(staff_client, connectio
     assert "cf_sandboxLastMeeting" in response.content.decode()
 
 
-def test_fetch_fields_shows_closes_refusal(staff_client, connections):
-    close = connections["close"]
+def test_fetch_fields_shows_closes_refusal(staff_client, sandbox_connections):
+    close = sandbox_connections["close"]
     close.api_key = "api_wrong_key_0000000000"
     close.save()
     html = staff_client.get(close_fields_url(close)).content.decode()

@@ -11,7 +11,6 @@ from integrations import tasks
 from integrations.links import links_mark_pending, links_retry
 from integrations.models import RemoteLink
 from integrations.queue import push_tasks
-from tests.integrations_fixtures import *  # noqa: F403
 
 PUSH_LINK = "integrations.tasks.push_link"
 
@@ -24,7 +23,7 @@ def queued_links() -> list[int]:
 
 
 @pytest.fixture
-def ada(connection) -> Contact:
+def ada(getraze_connection) -> Contact:
     return Contact.objects.create(first_name="Ada", email="ada@example.com")
 
 

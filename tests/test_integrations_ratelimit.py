@@ -5,10 +5,8 @@ key has sent its `rate_limit` requests in the current window.
 """
 
 import datetime
-import time
 
 import pytest
-from django.core.management import call_command
 from django.db import connection as db
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -18,7 +16,7 @@ from integrations import throttle
 from integrations.models import Connection, PushAttempt, RemoteLink
 from integrations.push import Result, link_push
 from integrations.throttle import backlog_spread, rate_pause
-from tests.integrations_fixtures import *  # noqa: F403
+from tests.integrations_helpers import settle
 
 
 def make_contacts(n: int) -> list:
@@ -32,20 +30,10 @@ def push(contact, connection) -> Result:
     return link_push(link_id=RemoteLink.objects.get(contact=contact, connection=connection).pk)
 
 
-def settle(connection: Connection, *, rounds: int = 200) -> None:
-    """Run the worker in batches until no link is pending (retries come due a little later)."""
-    for _ in range(rounds):
-        call_command(
-            "db_worker", batch=True, max_tasks=50, reload=False, startup_delay=False, verbosity=0
-        )
-        if not RemoteLink.objects.filter(connection=connection, state="pending").exists():
-            return
-        time.sleep(0.1)  # the next retry is due once the provider's Retry-After has passed
-    raise AssertionError("links still pending")
-
-
 @pytest.mark.django_db
-def test_a_429_holds_the_whole_connection_until_its_retry_after(connection, sandbox, settings):
+def test_a_429_holds_the_whole_connection_until_its_retry_after(
+    getraze_connection, sandbox, settings
+):
     # One request a minute: the lookup passes, the create is refused with Retry-After.
     sandbox.faults(rate_limit=1, rate_window=60, retry_after_header=True)
     # The sandbox's minute is the clock's: in its last two seconds, its Retry-After is short
@@ -55,55 +43,59 @@ def test_a_429_holds_the_whole_connection_until_its_retry_after(connection, sand
     first, second = make_contacts(2)
     before = timezone.now()
 
-    assert push(first, connection) == Result.RETRY
+    assert push(first, getraze_connection) == Result.RETRY
 
-    connection.refresh_from_db()
-    held = (connection.next_request_at - before).total_seconds()
+    getraze_connection.refresh_from_db()
+    held = (getraze_connection.next_request_at - before).total_seconds()
     assert 0 < held <= 61  # the sandbox's Retry-After: what is left of its minute
-    link = RemoteLink.objects.get(contact=first, connection=connection)
+    link = RemoteLink.objects.get(contact=first, connection=getraze_connection)
     # Retried exactly when the connection may send again: no jitter, no backoff.
-    assert link.next_attempt_at == connection.next_request_at
+    assert link.next_attempt_at == getraze_connection.next_request_at
     # The other contact's push waits too: queued for later, nothing sent.
     sent = len(sandbox.requests())
-    assert push(second, connection) == Result.THROTTLED
+    assert push(second, getraze_connection) == Result.THROTTLED
     assert len(sandbox.requests()) == sent
 
 
 @pytest.mark.django_db
-def test_an_honoured_retry_after_is_not_counted_as_an_attempt(connection, sandbox, settings):
+def test_an_honoured_retry_after_is_not_counted_as_an_attempt(
+    getraze_connection, sandbox, settings
+):
     # A huge backoff: any 429 that fell back on it would come back hours later.
     settings.INTEGRATIONS = {**settings.INTEGRATIONS, "BACKOFF_BASE": 3600, "BACKOFF_CAP": 86400}
     sandbox.faults(rate_limit=1, rate_window=60, retry_after_header=True)
     [contact] = make_contacts(1)
-    link = RemoteLink.objects.get(contact=contact, connection=connection)
+    link = RemoteLink.objects.get(contact=contact, connection=getraze_connection)
 
     for _ in range(3):
-        Connection.objects.filter(pk=connection.pk).update(next_request_at=None)
+        Connection.objects.filter(pk=getraze_connection.pk).update(next_request_at=None)
         started = timezone.now()
-        assert push(contact, connection) == Result.RETRY
+        assert push(contact, getraze_connection) == Result.RETRY
         link.refresh_from_db()
         assert link.attempts == 0
         assert (link.next_attempt_at - started).total_seconds() <= 61
 
     # A real failure afterwards starts its backoff from the first step.
-    Connection.objects.filter(pk=connection.pk).update(next_request_at=None)
+    Connection.objects.filter(pk=getraze_connection.pk).update(next_request_at=None)
     sandbox.faults(rate_limit=0, fail_next=1)
     started = timezone.now()
-    assert push(contact, connection) == Result.RETRY
+    assert push(contact, getraze_connection) == Result.RETRY
     link.refresh_from_db()
     assert link.attempts == 1
     assert (link.next_attempt_at - started).total_seconds() <= 3600
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_429_storm_pauses_every_push_and_resumes_when_retry_after_has_passed(connection, sandbox):
+def test_a_429_storm_pauses_every_push_and_resumes_when_retry_after_has_passed(
+    getraze_connection, sandbox, time_machine
+):
     # 4 requests a second, 6 new contacts needing 12, no limit configured on our side.
     sandbox.faults(rate_limit=4, rate_window=1, retry_after_header=True)
     make_contacts(6)
 
-    settle(connection)
+    settle(getraze_connection, time_machine)
 
-    assert RemoteLink.objects.filter(connection=connection, state="synced").count() == 6
+    assert RemoteLink.objects.filter(connection=getraze_connection, state="synced").count() == 6
     assert len(sandbox.contacts()) == 6
     attempts = list(PushAttempt.objects.order_by("started_at", "id"))
     limited = [a for a in attempts if a.http_status == 429]
@@ -117,28 +109,30 @@ def test_a_429_storm_pauses_every_push_and_resumes_when_retry_after_has_passed(c
 
 
 @pytest.mark.django_db(transaction=True)
-def test_no_429_while_the_configured_rate_is_below_the_providers(connection, sandbox):
+def test_no_429_while_the_configured_rate_is_below_the_providers(
+    getraze_connection, sandbox, time_machine
+):
     # The provider allows 10 requests a second; the connection is configured for 6.
     sandbox.faults(rate_limit=10, rate_window=1, retry_after_header=True)
-    Connection.objects.filter(pk=connection.pk).update(rate_limit=6)
+    Connection.objects.filter(pk=getraze_connection.pk).update(rate_limit=6)
     make_contacts(8)
 
-    settle(connection)
+    settle(getraze_connection, time_machine)
 
-    assert RemoteLink.objects.filter(connection=connection, state="synced").count() == 8
+    assert RemoteLink.objects.filter(connection=getraze_connection, state="synced").count() == 8
     assert not PushAttempt.objects.filter(http_status=429).exists()
     assert len(sandbox.requests()) == 16  # a lookup and a create each
 
 
 @pytest.mark.django_db
-def test_a_throttled_push_is_queued_for_when_the_connection_may_send(connection, sandbox):
-    Connection.objects.filter(pk=connection.pk).update(
+def test_a_throttled_push_is_queued_for_when_the_connection_may_send(getraze_connection, sandbox):
+    Connection.objects.filter(pk=getraze_connection.pk).update(
         rate_limit=10, next_request_at=timezone.now() + datetime.timedelta(seconds=30)
     )
     [contact] = make_contacts(1)
     DBTaskResult.objects.all().delete()
 
-    assert push(contact, connection) == Result.THROTTLED
+    assert push(contact, getraze_connection) == Result.THROTTLED
 
     assert sandbox.requests() == []
     [task] = DBTaskResult.objects.all()
@@ -147,11 +141,11 @@ def test_a_throttled_push_is_queued_for_when_the_connection_may_send(connection,
 
 @pytest.mark.django_db
 def test_a_push_while_a_retry_after_holds_the_connection_is_queued_before_any_work(
-    connection, sandbox, django_assert_max_num_queries
+    getraze_connection, sandbox, django_assert_max_num_queries
 ):
     [contact] = make_contacts(1)
-    rate_pause(connection=connection, seconds=30)
-    link = RemoteLink.objects.get(contact=contact, connection=connection)
+    rate_pause(connection=getraze_connection, seconds=30)
+    link = RemoteLink.objects.get(contact=contact, connection=getraze_connection)
     DBTaskResult.objects.all().delete()
 
     # The link with its connection, the backlog count for the spread, the link's next
@@ -169,30 +163,30 @@ def test_a_push_while_a_retry_after_holds_the_connection_is_queued_before_any_wo
 
 @pytest.mark.django_db
 def test_a_worker_counts_a_connections_backlog_once_in_a_while(
-    connection, django_assert_num_queries, monkeypatch
+    getraze_connection, django_assert_num_queries, monkeypatch
 ):
     make_contacts(3)
-    Connection.objects.filter(pk=connection.pk).update(rate_limit=2)
-    connection.refresh_from_db()
+    Connection.objects.filter(pk=getraze_connection.pk).update(rate_limit=2)
+    getraze_connection.refresh_from_db()
     with django_assert_num_queries(1):
-        assert backlog_spread(connection=connection) == 1.5  # 3 pending at 2 requests/s
+        assert backlog_spread(connection=getraze_connection) == 1.5  # 3 pending at 2 requests/s
 
-    RemoteLink.objects.filter(connection=connection).update(state="failed")
+    RemoteLink.objects.filter(connection=getraze_connection).update(state="failed")
     with django_assert_num_queries(0):  # every re-queued push asks; the count is reused
-        assert backlog_spread(connection=connection) == 1.5
+        assert backlog_spread(connection=getraze_connection) == 1.5
     monkeypatch.setattr(throttle, "SPREAD_REUSE_SECONDS", 0.0)
-    assert backlog_spread(connection=connection) == 0.0
+    assert backlog_spread(connection=getraze_connection) == 0.0
 
 
 @pytest.mark.django_db
 def test_a_new_contacts_push_costs_a_fixed_number_of_statements(
-    connection, sandbox, django_assert_max_num_queries
+    getraze_connection, sandbox, django_assert_max_num_queries
 ):
-    Connection.objects.filter(pk=connection.pk).update(rate_limit=1000)
+    Connection.objects.filter(pk=getraze_connection.pk).update(rate_limit=1000)
     first, second = make_contacts(2)
-    push(first, connection)  # the connection's slot rows are made once, by the first push
+    push(first, getraze_connection)  # the connection's slot rows are made once, by the first push
 
-    link = RemoteLink.objects.get(contact=second, connection=connection)
+    link = RemoteLink.objects.get(contact=second, connection=getraze_connection)
 
     # Link read, claim and re-read; contact, tags and phones; slot lease (one update in its
     # transaction: 3); rate booking (one statement on PostgreSQL; a locked read and an update
@@ -203,14 +197,14 @@ def test_a_new_contacts_push_costs_a_fixed_number_of_statements(
 
 
 @pytest.mark.django_db
-def test_a_retry_after_only_ever_moves_the_schedule_forward(connection):
+def test_a_retry_after_only_ever_moves_the_schedule_forward(getraze_connection):
     booked = timezone.now() + datetime.timedelta(seconds=60)
-    Connection.objects.filter(pk=connection.pk).update(next_request_at=booked)
+    Connection.objects.filter(pk=getraze_connection.pk).update(next_request_at=booked)
 
-    rate_pause(connection=connection, seconds=5)  # shorter than what is already booked
-    connection.refresh_from_db()
-    assert connection.next_request_at == booked
+    rate_pause(connection=getraze_connection, seconds=5)  # shorter than what is already booked
+    getraze_connection.refresh_from_db()
+    assert getraze_connection.next_request_at == booked
 
-    until = rate_pause(connection=connection, seconds=120)
-    connection.refresh_from_db()
-    assert connection.next_request_at == until > booked
+    until = rate_pause(connection=getraze_connection, seconds=120)
+    getraze_connection.refresh_from_db()
+    assert getraze_connection.next_request_at == until > booked

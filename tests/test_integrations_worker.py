@@ -6,8 +6,7 @@ from django_tasks_db.models import DBTaskResult
 
 from crm.services import contact_upsert
 from integrations.models import RemoteLink
-from tests.integrations_fixtures import *  # noqa: F403
-from tests.integrations_fixtures import drain
+from tests.integrations_helpers import drain, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -16,7 +15,7 @@ def queued() -> list[int]:
     return [t.args_kwargs["kwargs"]["link_id"] for t in DBTaskResult.objects.filter(status="READY")]
 
 
-def test_create_edit_and_unchanged_save_through_the_worker(connection, sandbox):
+def test_create_edit_and_unchanged_save_through_the_worker(getraze_connection, sandbox):
     contact = contact_upsert(
         data={"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"},
         tags=["math"],
@@ -49,11 +48,11 @@ def test_create_edit_and_unchanged_save_through_the_worker(connection, sandbox):
     assert link.state == "synced"
 
 
-def test_three_500s_then_201_end_with_one_remote_record(connection, sandbox):
+def test_three_500s_then_201_end_with_one_remote_record(getraze_connection, sandbox, time_machine):
     sandbox.faults(fail_creates_next=3)
     contact = contact_upsert(data={"first_name": "Ada", "email": "ada@example.com"})
 
-    drain()  # backoff is 0 in tests, so each retry is due at once and the batch runs it
+    settle(getraze_connection, time_machine)  # each retry after its backoff, on the clock
 
     [remote] = sandbox.contacts()
     link = RemoteLink.objects.get(contact=contact)
@@ -62,7 +61,7 @@ def test_three_500s_then_201_end_with_one_remote_record(connection, sandbox):
     assert sorted(statuses) == [201, 500, 500, 500]
 
 
-def test_one_push_per_contact_per_transaction_with_the_final_state(connection, sandbox):
+def test_one_push_per_contact_per_transaction_with_the_final_state(getraze_connection, sandbox):
     with transaction.atomic():
         contact = contact_upsert(data={"first_name": "Ada", "email": "ada@example.com"})
         contact_upsert(contact=contact, phone_numbers=[{"number": "+12125550104"}])
@@ -77,7 +76,7 @@ def test_one_push_per_contact_per_transaction_with_the_final_state(connection, s
     assert create["body"]["tags"] == ["late"]
 
 
-def test_a_rolled_back_write_queues_nothing(connection, sandbox):
+def test_a_rolled_back_write_queues_nothing(getraze_connection, sandbox):
     with pytest.raises(RuntimeError), transaction.atomic():
         contact_upsert(data={"first_name": "Ada", "email": "ada@example.com"})
         raise RuntimeError
@@ -86,7 +85,7 @@ def test_a_rolled_back_write_queues_nothing(connection, sandbox):
     assert len(queued()) == 1
 
 
-def test_a_saved_contact_never_waits_for_the_provider(connection, sandbox):
+def test_a_saved_contact_never_waits_for_the_provider(getraze_connection, sandbox):
     # The sandbox logs a request as it arrives, before its latency: an empty log proves the
     # save sent nothing, whatever the clock says.
     sandbox.faults(latency=2.0)

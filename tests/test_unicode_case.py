@@ -3,8 +3,7 @@
 import pytest
 
 from crm.models import Contact, Tag
-from tests.api_fixtures import *  # noqa: F403  (fixtures)
-from tests.api_fixtures import CONTACTS_URL
+from tests.api_helpers import CONTACTS_URL
 
 pytestmark = pytest.mark.django_db
 
