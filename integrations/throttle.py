@@ -186,3 +186,8 @@ def backlog_spread(*, connection: Connection) -> float:
     spread = min(6 * 3600.0, pending / per_second)
     _spreads[connection.pk] = (now, spread)
     return spread
+
+
+def backlog_spreads_forget() -> None:
+    """Forget every reused spread, so the next push counts its backlog afresh (tests)."""
+    _spreads.clear()

@@ -10,8 +10,7 @@ from rest_framework.test import APIClient
 from apikeys.idempotency import REPLAYED_HEADER
 from crm.models import Contact, CustomField
 from integrations.models import Connection, RemoteLink
-from tests.api_fixtures import *  # noqa: F403  (fixtures)
-from tests.api_fixtures import READ, WRITE, detail_url, error_codes
+from tests.api_helpers import READ, WRITE, detail_url, error_codes
 from tests.factories import ContactFactory, PhoneNumberFactory, TagFactory
 
 BATCH_URL = "/api/v1/contacts/batch/"

@@ -3,8 +3,7 @@
 import pytest
 
 from crm.models import CustomField
-from tests.api_fixtures import *  # noqa: F403  (fixtures)
-from tests.api_fixtures import READ, WRITE, error_codes
+from tests.api_helpers import READ, WRITE, error_codes
 
 URL = "/api/v1/custom-fields/"
 

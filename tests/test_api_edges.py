@@ -10,8 +10,7 @@ from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
 from crm.models import Contact
-from tests.api_fixtures import *  # noqa: F403  (fixtures)
-from tests.api_fixtures import CONTACTS_URL, PUSH, READ, WRITE, detail_url, error_codes
+from tests.api_helpers import CONTACTS_URL, PUSH, READ, WRITE, detail_url, error_codes
 from tests.factories import ContactFactory
 
 JAVA_ACCEPT = "text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2"

@@ -9,8 +9,7 @@ from crm.models import Contact
 from crm.services import contact_upsert
 from crm.signals import contact_changed
 from integrations.models import Connection, RemoteLink
-from tests.api_fixtures import *  # noqa: F403  (fixtures)
-from tests.api_fixtures import CONTACTS_URL, READ, WRITE, detail_url, error_codes
+from tests.api_helpers import CONTACTS_URL, READ, WRITE, detail_url, error_codes
 
 pytestmark = pytest.mark.django_db
 

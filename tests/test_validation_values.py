@@ -12,8 +12,7 @@ from import_export.formats.base_formats import CSV
 from crm.models import Contact, CustomField
 from crm.resources import ContactResource
 from crm.validation import phone_parse
-from tests.api_fixtures import *  # noqa: F403  (fixtures)
-from tests.api_fixtures import CONTACTS_URL, error_codes
+from tests.api_helpers import CONTACTS_URL, error_codes
 
 pytestmark = pytest.mark.django_db
 
