@@ -71,6 +71,17 @@ def test_push_rejects_unknown_and_disabled_connections(make_client, manual):
     assert error_codes(response) == {"connections": ["connection_disabled"]}
 
 
+def test_push_refuses_more_connection_names_than_it_looks_up(make_client, manual):
+    # 70,000 names once went into one IN list: a 500 on PostgreSQL past 65,535 parameters.
+    contact = contact_upsert(data={"first_name": "Ada", "email": "ada@example.com"})
+    names = [f"connection {number}" for number in range(70_000)]
+
+    response = make_client(PUSH).post(push_url(contact.pk), {"connections": names}, format="json")
+
+    assert response.status_code == 400
+    assert error_codes(response) == {"connections": ["max_length"]}
+
+
 def test_push_of_an_unknown_contact_is_404(make_client, manual):
     response = make_client(PUSH).post(push_url(999), {"connections": [manual.name]}, format="json")
     assert response.status_code == 404

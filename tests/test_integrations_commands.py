@@ -120,6 +120,21 @@ def test_push_contacts_rejects_unknown_names_and_ids(getraze_connection):
         run("push_contacts", "--all")
 
 
+def test_push_contacts_takes_more_ids_than_a_statement_may_bind(getraze_connection):
+    # Every id once went into one IN list: past PostgreSQL's 65,535 parameters the command
+    # failed with a database error (this machine's SQLite allows more, so PostgreSQL tells).
+    known = [contact_upsert(data={"first_name": f"P{n}"}).pk for n in range(3)]
+    ids = ",".join(map(str, [*known, *range(10**6, 10**6 + 70_000)]))
+
+    with pytest.raises(CommandError, match=r"No contact with ID 1000000, 1000001"):
+        run("push_contacts", "--connection", getraze_connection.name, "--ids", ids)
+
+    run(
+        "push_contacts", "--connection", getraze_connection.name, "--ids", ",".join(map(str, known))
+    )
+    assert RemoteLink.objects.filter(contact_id__in=known, state="pending").count() == 3
+
+
 @pytest.mark.django_db(transaction=True)
 def test_done_when_add_connection_api_style_create_and_worker(sandbox):
     """The issue's acceptance path: add_connection, create a contact, db_worker --batch."""

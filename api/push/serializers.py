@@ -6,11 +6,15 @@ from integrations.models import Connection
 
 from ..contacts.links import RemoteLinkSerializer
 
+MAX_CONNECTION_NAMES = 100
+
 
 class PushRequestSerializer(serializers.Serializer):
     connections = serializers.ListField(
         child=serializers.CharField(max_length=100),
         min_length=1,
+        # Bounds the names bound in the lookup below, whatever the body holds.
+        max_length=MAX_CONNECTION_NAMES,
         required=False,
         help_text="Connection names. Left out: every enabled connection.",
     )

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from crm.chunks import chunks
 from crm.models import Contact
 from integrations.links import links_enqueue_pending, links_mark_pending
 from integrations.models import Connection
@@ -84,10 +85,16 @@ class Command(BaseCommand):
                 wanted = {int(part) for part in ids.split(",") if part.strip()}
             except ValueError:
                 raise CommandError("--ids expects numbers separated by commas.") from None
-            contacts = contacts.filter(pk__in=wanted)
-            unknown = wanted - set(contacts.values_list("pk", flat=True))
+            # Looked up by chunks, so no statement binds more ids than the database allows.
+            found = {
+                pk
+                for chunk in chunks(sorted(wanted))
+                for pk in Contact.objects.filter(pk__in=chunk).values_list("pk", flat=True)
+            }
+            unknown = wanted - found
             if unknown:
                 raise CommandError(f"No contact with ID {', '.join(map(str, sorted(unknown)))}.")
+            contacts = sorted(found)  # links_mark_pending chunks a list of ids itself
         with transaction.atomic():
             count = links_mark_pending(contacts=contacts, connections=connections)
         self.stdout.write(f"{count} pushes queued.")
