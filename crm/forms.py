@@ -26,7 +26,9 @@ def custom_field_formfield(definition: CustomField) -> forms.Field:
         case CustomField.Type.NUMBER:
             return forms.DecimalField(**options)
         case CustomField.Type.DATE:
-            return forms.DateField(widget=AdminDateWidget, **options)
+            # The API's and the import's one date form; Django's defaults would also read
+            # 01/02/2026, which is a different day for half the world.
+            return forms.DateField(widget=AdminDateWidget, input_formats=["%Y-%m-%d"], **options)
         case CustomField.Type.BOOLEAN:
             # Yes / No / Unknown: a checkbox cannot tell "no" from "not answered".
             return forms.NullBooleanField(**options)

@@ -1,10 +1,13 @@
 """The admin's phone inline checks the model's constraints through public form API only."""
 
+import datetime
+
 import pytest
+from django.core.exceptions import ValidationError
 from django.forms import inlineformset_factory
 
-from crm.forms import PhoneNumberForm, PhoneNumberInlineFormSet
-from crm.models import Contact, PhoneNumber
+from crm.forms import PhoneNumberForm, PhoneNumberInlineFormSet, custom_field_formfield
+from crm.models import Contact, CustomField, PhoneNumber
 
 pytestmark = pytest.mark.django_db
 
@@ -66,3 +69,12 @@ def test_a_field_that_failed_the_form_is_not_validated_again_by_the_model(contac
     form = formset.forms[0]
     assert "number" in form.fields_not_validated()
     assert list(form.errors) == ["number"]
+
+
+@pytest.mark.parametrize("typed", ["01/02/2026", "02.01.2026", "20260102", "2026-W01-5"])
+def test_a_custom_date_in_the_admin_takes_only_the_iso_form(typed):
+    field = custom_field_formfield(CustomField(key="met", label="Met", type=CustomField.Type.DATE))
+
+    assert field.clean("2026-01-02") == datetime.date(2026, 1, 2)
+    with pytest.raises(ValidationError):
+        field.clean(typed)
