@@ -29,7 +29,8 @@ from apikeys.models import Scope, ScopedAPIKey
 from apikeys.permissions import HasScope
 from crm.models import Contact, CustomField, normalize_email
 from crm.selectors import contacts_find_by_email
-from crm.validation import contact_prepare, tag_names_clean
+from crm.services import contact_column_values, contact_write_changes
+from crm.validation import contact_prepare
 
 from ..errors import Formatter
 from ..renderers import FastJSONRenderer
@@ -183,26 +184,8 @@ def contact_write_is_noop(
         )
     except DjangoValidationError:
         return False  # the write reports it
-    for name in write.fields:
-        field = Contact._meta.get_field(name)
-        if field.value_from_object(write.contact) != field.value_from_object(contact):
-            return False
-    if write.phones is not None:
-        stored = {
-            (phone.number.as_e164, phone.type, phone.is_primary, phone.do_not_call)
-            for phone in contact.phone_numbers.all()
-        }
-        wanted = {
-            (row["number"], row["type"], row["is_primary"], row["do_not_call"])
-            for row in write.phones
-        }
-        if stored != wanted or len(write.phones) != len(stored):
-            return False
-    if write.tags is not None:
-        stored_tags = tag_names_clean(tag.name for tag in contact.tags.all())
-        if set(stored_tags) != set(write.tags):
-            return False
-    return True
+    # The write service's own comparison, so "unchanged" here means it would write nothing.
+    return not contact_write_changes(write=write, stored=contact_column_values(contact))
 
 
 def field_error(attr: str, message: str, code: str) -> ValidationError:
