@@ -132,6 +132,9 @@ class RemoteLink(models.Model):
     # A worker's claim while it pushes, so two workers never push the same link at once.
     claimed_by = models.CharField(max_length=64, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # When a task that will push this link was queued, until that task starts: a change made
+    # meanwhile rides on it instead of queueing another (see integrations/queue.py).
+    push_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -172,6 +175,9 @@ class PushAttempt(models.Model):
         RETRY = "retry", "Retryable error"
         FAILED = "failed", "Permanent error"
         AUTH = "auth", "Authentication error"
+        # The provider refused the connection's settings (a team the key may not use): no
+        # push can succeed until staff fix them.
+        MISCONFIGURED = "misconfigured", "Connection misconfigured"
 
     link = models.ForeignKey(RemoteLink, on_delete=models.CASCADE, related_name="push_attempts")
     operation = models.CharField(max_length=10, choices=Operation.choices)
@@ -180,7 +186,7 @@ class PushAttempt(models.Model):
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     http_status = models.PositiveSmallIntegerField("HTTP status", null=True, blank=True)
-    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.STARTED)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.STARTED)
     error_code = models.CharField(max_length=100, blank=True)
     error_message = models.TextField(blank=True)
 

@@ -29,7 +29,7 @@ from .connections import connection_pause
 from .crypto import SecretUnreadable
 from .models import Connection, PushAttempt, RemoteLink
 from .providers import Adapter, ProviderError
-from .queue import tasks_enqueue
+from .queue import queued_pushes_start, tasks_enqueue
 from .throttle import (
     Throttled,
     backlog_spread,
@@ -69,6 +69,7 @@ def retry_delay(*, attempts: int, retry_after: float | None = None) -> float:
 
 def link_push(*, link_id: int) -> Result:
     """Push one link if it is pending; called by the worker's task."""
+    queued_pushes_start(link_ids=[link_id])
     link = RemoteLink.objects.select_related("connection").filter(pk=link_id).first()
     if link is None:
         return Result.GONE
@@ -328,8 +329,10 @@ class AttemptRecorder:
     ) -> None:
         if error is None:
             outcome = PushAttempt.Outcome.SUCCESS
-        elif error.misconfigured:
+        elif error.auth:
             outcome = PushAttempt.Outcome.AUTH
+        elif error.misconfigured:
+            outcome = PushAttempt.Outcome.MISCONFIGURED
         elif error.status == 404:
             outcome = PushAttempt.Outcome.NOT_FOUND
         elif error.permanent:
