@@ -127,6 +127,9 @@ class RemoteLink(models.Model):
     )
     last_pushed_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # A create whose answer was lost and whose lookup missed (Close's search index lags behind
+    # its creates): until this time no push may create again, only look the record up.
+    create_unresolved_until = models.DateTimeField(null=True, blank=True, editable=False)
     last_error_code = models.CharField(max_length=100, blank=True)
     last_error_message = models.TextField(blank=True)
     # A worker's claim while it pushes, so two workers never push the same link at once.

@@ -27,8 +27,9 @@ from crm.models import Contact
 from .adapters import adapter_for, payload_hash
 from .connections import connection_pause
 from .crypto import SecretUnreadable
-from .models import Connection, PushAttempt, RemoteLink
+from .models import Connection, RemoteLink
 from .providers import Adapter, ProviderError
+from .push_attempts import AttemptRecorder, LinkGone, RequestBudget
 from .queue import tasks_enqueue
 from .throttle import (
     Throttled,
@@ -100,6 +101,10 @@ def link_push(*, link_id: int) -> Result:
             return Result.BUSY
         try:
             return _deliver(link, connection, prepared)
+        except LinkGone:
+            # The contact, and its link with it, was deleted during the push: nothing is left
+            # to record the result on, and the deletion decided what happens remotely.
+            return Result.GONE
         except Throttled as throttled:
             _requeue(link, wait=throttled.wait, spread=backlog_spread(connection=connection))
             return Result.THROTTLED
@@ -167,10 +172,15 @@ def _deliver(link: RemoteLink, connection: Connection, prepared: Prepared) -> Re
     requests = 1 if link.remote_id else 2
     rate_reserve(connection=connection, requests=requests)
     prepared.budget.booked = requests
+    unresolved = create_unresolved(link)
     try:
-        remote_id = _send(prepared.adapter, link.remote_id, prepared.payload, prepared.context)
+        remote_id = _send(
+            prepared.adapter, link.remote_id, prepared.payload, prepared.context, unresolved
+        )
     except ProviderError as error:
         return _failed(link, connection, prepared.generation, error)
+    except CreateUnresolved:
+        return _wait_for_unresolved_create(link)
     _finish(
         link,
         prepared.generation,
@@ -180,14 +190,48 @@ def _deliver(link: RemoteLink, connection: Connection, prepared: Prepared) -> Re
         last_pushed_at=timezone.now(),
         attempts=0,
         next_attempt_at=None,
+        create_unresolved_until=None,
         last_error_code="",
         last_error_message="",
     )
     return Result.SYNCED
 
 
-def _send(adapter: Adapter, remote_id: str, payload: dict, context: object) -> str:
-    """Create or update the remote record; return its ID."""
+class CreateUnresolved(Exception):
+    """A create is unresolved (see `create_unresolved`) and the lookup still misses."""
+
+
+def create_unresolved(link: RemoteLink) -> bool:
+    """Whether an earlier create's answer was lost and its record not found yet, with its
+    retry still to come: until then a push may look the record up but never create it, so a
+    change made meanwhile cannot make a second record at a provider whose search lags."""
+    until = link.create_unresolved_until
+    return not link.remote_id and until is not None and until > timezone.now()
+
+
+def _wait_for_unresolved_create(link: RemoteLink) -> Result:
+    """Leave the link pending until the unresolved create's retry, which looks again."""
+    until = link.create_unresolved_until
+    message = (
+        "A create's answer was lost and the provider doesn't find the record yet: looked up "
+        f"again at {until:%Y-%m-%d %H:%M:%S} UTC before any new create."
+    )
+    with transaction.atomic():
+        RemoteLink.objects.filter(pk=link.pk).update(
+            next_attempt_at=until,
+            last_error_code="create_unresolved",
+            last_error_message=message,
+            updated_at=timezone.now(),
+        )
+        tasks_enqueue([(link.pk, until)])
+    return Result.RETRY
+
+
+def _send(
+    adapter: Adapter, remote_id: str, payload: dict, context: object, unresolved: bool = False
+) -> str:
+    """Create or update the remote record; return its ID. With `unresolved`, a record the
+    lookup doesn't find is not created (CreateUnresolved)."""
     if remote_id:
         try:
             adapter.update(remote_id, payload)
@@ -197,14 +241,17 @@ def _send(adapter: Adapter, remote_id: str, payload: dict, context: object) -> s
             if error.status != 404 or error.misconfigured:
                 raise
             # Deleted on the provider's side: create it again and record the new ID.
-    return _create(adapter, payload, context)
+            unresolved = False
+    return _create(adapter, payload, context, unresolved)
 
 
-def _create(adapter: Adapter, payload: dict, context: object) -> str:
+def _create(adapter: Adapter, payload: dict, context: object, unresolved: bool) -> str:
     # Look up first: a provider may accept duplicates silently instead of answering 409
     # (GetRaze has no unique index on email), and an earlier try may have created it.
     found = adapter.lookup(payload)
     if found is None:
+        if unresolved:
+            raise CreateUnresolved
         try:
             return adapter.create(payload, context=context)
         except ProviderError as error:
@@ -214,6 +261,9 @@ def _create(adapter: Adapter, payload: dict, context: object) -> str:
                 raise
             found = adapter.lookup(payload)
             if found is None:
+                # Our create may still show up (a search index lagging behind it): no push
+                # creates again before the retry has looked once more.
+                error.create_unresolved = error.ambiguous
                 raise
     # The found record may hold older data (a 409) or be the create whose answer was lost:
     # one update makes sure it holds ours. An extra call, accepted for certainty.
@@ -245,6 +295,8 @@ def _failed(
     else:
         delay = retry_delay(attempts=attempts)
         next_at = timezone.now() + datetime.timedelta(seconds=delay)
+    if error.create_unresolved:
+        errors["create_unresolved_until"] = next_at
     # Together or not at all: a pending link always has its retry queued.
     with transaction.atomic():
         _finish(
@@ -281,20 +333,6 @@ def _link_claim(link: RemoteLink, holder: str) -> bool:
     )
 
 
-class RequestBudget:
-    """The adapter's throttle hook: requests beyond what the push booked are charged too."""
-
-    def __init__(self, connection: Connection):
-        self.connection = connection
-        self.booked = 0
-
-    def spend(self) -> None:
-        if self.booked > 0:
-            self.booked -= 1
-        else:
-            rate_reserve(connection=self.connection, requests=1, wait=False)
-
-
 def _requeue(link: RemoteLink, *, wait: float, spread: float = 0.0) -> None:
     # Spread re-queued pushes so a backlog doesn't come back all at the same instant.
     delay = wait + random.uniform(0, max(1.0, wait, spread))  # noqa: S311
@@ -304,42 +342,3 @@ def _requeue(link: RemoteLink, *, wait: float, spread: float = 0.0) -> None:
     with transaction.atomic():
         RemoteLink.objects.filter(pk=link.pk).update(next_attempt_at=run_after)
         tasks_enqueue([(link.pk, run_after)])
-
-
-class AttemptRecorder:
-    """Writes a PushAttempt before each HTTP call and completes it after, so a crash
-    mid-call leaves a `started` row as evidence."""
-
-    def __init__(self, link: RemoteLink):
-        self.link = link
-
-    def started(self, operation: str, method: str, path: str) -> PushAttempt:
-        return PushAttempt.objects.create(
-            link=self.link, operation=operation, method=method, path=path[:500]
-        )
-
-    def finished(
-        self,
-        token: PushAttempt,
-        *,
-        status: int | None,
-        duration_ms: int,
-        error: ProviderError | None,
-    ) -> None:
-        if error is None:
-            outcome = PushAttempt.Outcome.SUCCESS
-        elif error.misconfigured:
-            outcome = PushAttempt.Outcome.AUTH
-        elif error.status == 404:
-            outcome = PushAttempt.Outcome.NOT_FOUND
-        elif error.permanent:
-            outcome = PushAttempt.Outcome.FAILED
-        else:
-            outcome = PushAttempt.Outcome.RETRY
-        PushAttempt.objects.filter(pk=token.pk).update(
-            http_status=status if status is not None else (error.status if error else None),
-            duration_ms=duration_ms,
-            outcome=outcome,
-            error_code=error.code[:100] if error else "",
-            error_message=error.message if error else "",
-        )
