@@ -83,6 +83,33 @@ class Connection(models.Model):
         return self.enabled and not self.is_paused
 
 
+class RemoteReference(models.Model):
+    """A remote object the engine remembers for a connection, apart from the options staff
+    edit: Close's lead of each company (kind "lead", key the company name in casefold).
+
+    Dropped when the provider says the object no longer exists, then found or made again.
+    """
+
+    connection = models.ForeignKey(
+        Connection, on_delete=models.CASCADE, related_name="remote_references"
+    )
+    kind = models.CharField(max_length=20)
+    key = models.CharField(max_length=255)
+    remote_id = models.CharField("remote ID", max_length=255)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kind", "key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "kind", "key"], name="integrations_reference_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key} → {self.remote_id}"
+
+
 class ConnectionSlot(models.Model):
     """One of a connection's `concurrency` push slots, leased by a worker for one push.
 

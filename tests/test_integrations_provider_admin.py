@@ -177,3 +177,15 @@ def test_fetch_fields_shows_closes_refusal(staff_client, sandbox_connections):
     close.save()
     html = staff_client.get(close_fields_url(close)).content.decode()
     assert "Close answered: The API key is missing or invalid." in html
+
+
+def test_the_connection_page_lists_what_the_engine_remembers_apart_from_the_options(
+    staff_client, sandbox_connections
+):
+    close = sandbox_connections["close"]
+    close.remote_references.create(kind="lead", key="acme", remote_id="lead_acme123")
+    url = reverse("admin:integrations_connection_change", args=[close.pk])
+    response = staff_client.get(url)
+    html = response.content.decode()
+    assert "<li>lead acme: lead_acme123</li>" in html
+    assert "lead_acme123" not in str(response.context["adminform"].form["options"].value())

@@ -3,7 +3,7 @@
 from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from ..connections import connection_resume
 from ..links import links_enqueue_pending
@@ -12,6 +12,7 @@ from . import pages
 from .display import connection_status
 from .forms import ConnectionForm
 
+REFERENCES_SHOWN = 20
 PAUSED_HELP = (
     "Pushes to this connection are paused because the provider refused the "
     "credentials. Enter a new API key and save, or use “Test connection”, then "
@@ -35,7 +36,14 @@ class ConnectionAdmin(admin.ModelAdmin):
     )
     list_filter = ("provider", "enabled", "auto_push")
     search_fields = ("name",)
-    readonly_fields = ("masked_key", "status", "paused_reason", "created_at", "updated_at")
+    readonly_fields = (
+        "masked_key",
+        "status",
+        "paused_reason",
+        "remembered",
+        "created_at",
+        "updated_at",
+    )
     actions = ["resume", "push_pending"]
 
     def get_fieldsets(self, request, obj=None):
@@ -45,7 +53,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         ]
         if obj is not None:
             fieldsets[0][1]["fields"] = (*fieldsets[0][1]["fields"], "masked_key", "status")
-            fieldsets.append(("Record", {"fields": ("created_at", "updated_at")}))
+            fieldsets.append(("Record", {"fields": ("remembered", "created_at", "updated_at")}))
         if obj is not None and obj.is_paused:
             # First on the page: why nothing is pushed, and what fixes it.
             fieldsets.insert(
@@ -98,6 +106,22 @@ class ConnectionAdmin(admin.ModelAdmin):
     @admin.display(description="Status")
     def status(self, obj):
         return connection_status(obj)
+
+    @admin.display(description="Remote references")
+    def remembered(self, obj):
+        """What the engine remembers at the provider (Close's lead per company): kept apart
+        from the options, dropped and made again when the provider no longer has it."""
+        rows = list(obj.remote_references.all()[: REFERENCES_SHOWN + 1])
+        if not rows:
+            return "None."
+        more = len(rows) > REFERENCES_SHOWN
+        listed = format_html_join(
+            "",
+            "<li>{} {}: {}</li>",
+            ((r.kind, r.key, r.remote_id) for r in rows[:REFERENCES_SHOWN]),
+        )
+        total = obj.remote_references.count() if more else len(rows)
+        return format_html("<ul>{}</ul>{}", listed, f"{total} in all." if more else "")
 
     @admin.display(description="Links")
     def link_counts(self, obj):
