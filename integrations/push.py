@@ -11,15 +11,12 @@ Every step is idempotent, so the at-least-once worker may run a push twice or cr
 """
 
 import datetime
-import enum
-import logging
-import random
 import uuid
 from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Q
 from django.utils import timezone
 
 from crm.models import Contact
@@ -30,42 +27,22 @@ from .crypto import SecretUnreadable
 from .models import Connection, RemoteLink
 from .providers import Adapter, ProviderError
 from .push_attempts import AttemptRecorder, LinkGone, RequestBudget
+from .push_outcomes import Result, link_failed, link_finish, link_requeue, retry_delay
 from .queue import tasks_enqueue
+from .remote_delete import link_remote_delete
 from .throttle import (
     Throttled,
     backlog_spread,
-    rate_pause,
     rate_reserve,
     schedule_wait,
     slot_acquire,
     slot_release,
 )
 
-logger = logging.getLogger(__name__)
+__all__ = ["Result", "link_push", "retry_delay", "settled_without_request"]
 
-
-class Result(enum.StrEnum):
-    SYNCED = "synced"
-    UNCHANGED = "unchanged"  # the provider already has this payload: nothing sent
-    SKIPPED = "skipped"  # the provider cannot accept this contact
-    FAILED = "failed"  # permanent error
-    RETRY = "retry"  # retryable error: pushed again later
-    PAUSED = "paused"  # credentials refused: the connection is paused
-    INACTIVE = "inactive"  # connection disabled or paused: the link waits, pending
-    NOT_PENDING = "not_pending"  # an older task for a link already handled
-    BUSY = "busy"  # claimed by another worker, or no concurrency slot: queued again
-    THROTTLED = "throttled"  # over the rate limit: queued again
-    GONE = "gone"  # the link was deleted
-
-
-def retry_delay(*, attempts: int, retry_after: float | None = None) -> float:
-    """Seconds before the next try: the provider's Retry-After when given, else exponential
-    backoff up to a cap; jitter spreads retries so a provider's recovery isn't a stampede."""
-    config = settings.INTEGRATIONS
-    if retry_after is not None:
-        return retry_after + random.uniform(0, min(5.0, retry_after * 0.1))  # noqa: S311
-    backoff = min(config["BACKOFF_CAP"], config["BACKOFF_BASE"] * 2 ** max(0, attempts - 1))
-    return random.uniform(backoff / 2, backoff)  # noqa: S311
+# A link a push acts on: pending, or waiting for the delete of its contact's remote record.
+DUE_STATES = (RemoteLink.State.PENDING, RemoteLink.State.DELETING)
 
 
 def link_push(*, link_id: int) -> Result:
@@ -76,28 +53,30 @@ def link_push(*, link_id: int) -> Result:
     connection = link.connection
     if not connection.is_active:
         return Result.INACTIVE
-    if link.state != RemoteLink.State.PENDING:
+    if link.state not in DUE_STATES:
         return Result.NOT_PENDING
     held = schedule_wait(connection)
     if held > settings.INTEGRATIONS["MAX_INLINE_WAIT"]:
         # rate_reserve would refuse this push: queue it for later before any claim, read or
         # payload: while a provider's Retry-After holds the connection, every worker would
         # otherwise do all of that for each queued push, only to be refused.
-        _requeue(link, wait=held, spread=backlog_spread(connection=connection))
+        link_requeue(link, wait=held, spread=backlog_spread(connection=connection))
         return Result.THROTTLED
     holder = uuid.uuid4().hex
     if not _link_claim(link, holder):
-        _requeue(link, wait=1.0)
+        link_requeue(link, wait=1.0)
         return Result.BUSY
     try:
         link.refresh_from_db()
-        if link.state != RemoteLink.State.PENDING:
+        if link.state not in DUE_STATES:
             return Result.NOT_PENDING
+        if link.contact_id is None:  # the contact was deleted: delete its remote record
+            return link_remote_delete(link=link, connection=connection, holder=holder)
         prepared = _prepare(link, connection)
         if isinstance(prepared, Result):
             return prepared  # decided without a request: no slot or rate budget is spent
         if not slot_acquire(connection=connection, holder=holder):
-            _requeue(link, wait=1.0, spread=backlog_spread(connection=connection))
+            link_requeue(link, wait=1.0, spread=backlog_spread(connection=connection))
             return Result.BUSY
         try:
             return _deliver(link, connection, prepared)
@@ -106,7 +85,7 @@ def link_push(*, link_id: int) -> Result:
             # to record the result on, and the deletion decided what happens remotely.
             return Result.GONE
         except Throttled as throttled:
-            _requeue(link, wait=throttled.wait, spread=backlog_spread(connection=connection))
+            link_requeue(link, wait=throttled.wait, spread=backlog_spread(connection=connection))
             return Result.THROTTLED
         finally:
             slot_release(connection=connection, holder=holder)
@@ -146,7 +125,7 @@ def _prepare(link: RemoteLink, connection: Connection) -> "Prepared | Result":
     settled = settled_without_request(link, adapter, payload, digest)
     if settled is not None:
         result, state, fields = settled
-        _finish(link, generation, state, **fields)
+        link_finish(link, generation, state, **fields)
         return result
     context = adapter.build_context(contact)
     return Prepared(generation, adapter, budget, payload, context, digest)
@@ -178,10 +157,10 @@ def _deliver(link: RemoteLink, connection: Connection, prepared: Prepared) -> Re
             prepared.adapter, link.remote_id, prepared.payload, prepared.context, unresolved
         )
     except ProviderError as error:
-        return _failed(link, connection, prepared.generation, error)
+        return link_failed(link, connection, prepared.generation, error)
     except CreateUnresolved:
         return _wait_for_unresolved_create(link)
-    _finish(
+    link_finish(
         link,
         prepared.generation,
         RemoteLink.State.SYNCED,
@@ -271,57 +250,6 @@ def _create(adapter: Adapter, payload: dict, context: object, unresolved: bool) 
     return found
 
 
-def _failed(
-    link: RemoteLink, connection: Connection, generation: int, error: ProviderError
-) -> Result:
-    errors = {"last_error_code": error.code[:100], "last_error_message": error.message}
-    attempts = link.attempts + 1
-    if error.misconfigured:
-        connection_pause(connection=connection, reason=str(error))
-        # Not the contact's fault: it stays pending and is pushed when the connection resumes.
-        _finish(link, generation, RemoteLink.State.PENDING, attempts=attempts, **errors)
-        return Result.PAUSED
-    if error.permanent:
-        _finish(link, generation, RemoteLink.State.FAILED, attempts=attempts, **errors)
-        return Result.FAILED
-    if error.retry_after is not None:
-        # The provider said when the connection may send again (a 429, a 503 in maintenance):
-        # the whole connection waits until then, not only this link, and this push is retried
-        # right then; the schedule spaces it from the others, so it needs no jitter. Not
-        # counted as an attempt: a wait the provider asked for must not grow the backoff of
-        # a later real failure.
-        next_at = rate_pause(connection=connection, seconds=error.retry_after)
-        delay, attempts = error.retry_after, link.attempts
-    else:
-        delay = retry_delay(attempts=attempts)
-        next_at = timezone.now() + datetime.timedelta(seconds=delay)
-    if error.create_unresolved:
-        errors["create_unresolved_until"] = next_at
-    # Together or not at all: a pending link always has its retry queued.
-    with transaction.atomic():
-        _finish(
-            link,
-            generation,
-            RemoteLink.State.PENDING,
-            attempts=attempts,
-            next_attempt_at=next_at,
-            **errors,
-        )
-        tasks_enqueue([(link.pk, next_at if delay > 0 else None)])
-    logger.info("Push of link %s will be retried in %.1fs: %s", link.pk, delay, error)
-    return Result.RETRY
-
-
-def _finish(link: RemoteLink, generation: int, state: str, **fields) -> None:
-    """Store a push's result. The state is only set if no change arrived during the push;
-    otherwise the link stays pending and the push queued by that change sends it."""
-    RemoteLink.objects.filter(pk=link.pk).update(
-        state=Case(When(generation=generation, then=Value(state)), default=F("state")),
-        updated_at=timezone.now(),
-        **fields,
-    )
-
-
 def _link_claim(link: RemoteLink, holder: str) -> bool:
     now = timezone.now()
     lease = datetime.timedelta(seconds=settings.INTEGRATIONS["LEASE_SECONDS"])
@@ -331,14 +259,3 @@ def _link_claim(link: RemoteLink, holder: str) -> bool:
             claimed_by=holder, claimed_until=now + lease
         )
     )
-
-
-def _requeue(link: RemoteLink, *, wait: float, spread: float = 0.0) -> None:
-    # Spread re-queued pushes so a backlog doesn't come back all at the same instant.
-    delay = wait + random.uniform(0, max(1.0, wait, spread))  # noqa: S311
-    run_after = timezone.now() + datetime.timedelta(seconds=delay)
-    # next_attempt_at says when a task should next run for the link, so the periodic sweep
-    # can tell a queued link from one whose task was lost.
-    with transaction.atomic():
-        RemoteLink.objects.filter(pk=link.pk).update(next_attempt_at=run_after)
-        tasks_enqueue([(link.pk, run_after)])

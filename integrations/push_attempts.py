@@ -1,7 +1,7 @@
 """What a push keeps of each HTTP call (a PushAttempt row, written before the call and
 completed after it) and the rate budget its adapter spends."""
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 
 from .models import Connection, PushAttempt, RemoteLink
 from .providers import ProviderError
@@ -35,12 +35,11 @@ class AttemptRecorder:
 
     def started(self, operation: str, method: str, path: str) -> PushAttempt:
         try:
-            # Its own transaction: a link deleted meanwhile fails the row's foreign key here,
-            # at this commit, not the worker's next one.
-            with transaction.atomic():
-                return PushAttempt.objects.create(
-                    link=self.link, operation=operation, method=method, path=path[:500]
-                )
+            # Written in autocommit, so a link deleted meanwhile fails the row's foreign key
+            # here, at this statement's commit, not at the worker's next one.
+            return PushAttempt.objects.create(
+                link=self.link, operation=operation, method=method, path=path[:500]
+            )
         except IntegrityError:
             raise LinkGone from None
 

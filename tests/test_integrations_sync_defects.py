@@ -2,12 +2,14 @@
 create waits for its retry must not create a second record, and a push whose contact is
 deleted in flight ends quietly."""
 
+import datetime
 import threading
 import time
 
 import pytest
 from django.db import connection as db_connection
 from django.tasks import TaskResultStatus
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from crm.services import contact_upsert
@@ -108,6 +110,33 @@ def test_a_contact_deleted_while_its_push_is_in_flight_leaves_no_error_in_the_wo
     assert results == [(TaskResultStatus.SUCCESSFUL, str(Result.GONE))]
     assert not RemoteLink.objects.exists()
     assert not PushAttempt.objects.exists()
+
+
+def test_a_record_created_by_a_push_in_flight_is_deleted_once_that_push_ends(
+    close_box, close_connection, settings, time_machine
+):
+    settings.INTEGRATIONS = {**settings.INTEGRATIONS, "HTTP_TIMEOUT": 5.0}
+    close_connection.on_delete = "delete"
+    close_connection.save()
+    contact = contact_upsert(data={"first_name": "Di", "email": "di@example.com"})
+    close_box.faults(latency=0.3)
+    worker = threading.Thread(target=_drain_in_thread)
+    worker.start()
+    try:
+        _wait_for(lambda: len(close_box.requests()) >= 1)  # the lookup before the create
+        contact.delete()
+    finally:
+        worker.join(timeout=60)
+    assert not worker.is_alive()
+    close_box.faults(latency=0.0)
+    # A delete that found the link claimed by the push was queued again a second or two later.
+    time_machine.move_to(timezone.now() + datetime.timedelta(seconds=5), tick=True)
+    drain()
+
+    link = RemoteLink.objects.get()
+    assert (link.contact_id, link.state) == (None, "deleted")
+    assert close_box.contacts() == []  # what the push in flight created is deleted after it
+    assert not DBTaskResult.objects.failed().exists()
 
 
 def _drain_in_thread() -> None:

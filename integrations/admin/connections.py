@@ -8,6 +8,7 @@ from django.utils.html import format_html, format_html_join
 from ..connections import connection_resume
 from ..links import links_enqueue_pending
 from ..models import Connection
+from ..providers import adapter_class
 from . import pages
 from .display import connection_status
 from .forms import ConnectionForm
@@ -41,6 +42,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         "status",
         "paused_reason",
         "remembered",
+        "delete_reach",
         "created_at",
         "updated_at",
     )
@@ -50,6 +52,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         fieldsets = [
             (None, {"fields": ("name", "provider", "base_url", "api_key", "enabled", "auto_push")}),
             ("Limits and options", {"fields": ("concurrency", "rate_limit", "options")}),
+            ("Sync rules", {"fields": ("on_delete", "delete_reach")}),
         ]
         if obj is not None:
             fieldsets[0][1]["fields"] = (*fieldsets[0][1]["fields"], "masked_key", "status")
@@ -107,6 +110,10 @@ class ConnectionAdmin(admin.ModelAdmin):
     def status(self, obj):
         return connection_status(obj)
 
+    @admin.display(description="What “delete” reaches")
+    def delete_reach(self, obj):
+        return delete_reach(obj.provider if obj is not None else "")
+
     @admin.display(description="Remote references")
     def remembered(self, obj):
         """What the engine remembers at the provider (Close's lead per company): kept apart
@@ -144,3 +151,24 @@ class ConnectionAdmin(admin.ModelAdmin):
     def push_pending(self, request, queryset):
         queued = sum(links_enqueue_pending(connection=c) for c in queryset)
         self.message_user(request, f"{queued} pending pushes queued.", messages.SUCCESS)
+
+
+# Beyond the endpoint: what a delete needs at each provider.
+DELETE_NEEDS = {"getraze": " The API key needs GetRaze's contacts:delete permission."}
+
+
+def delete_reach(provider: str) -> str:
+    """What deleting a contact does at `provider` when the connection's rule is "delete"."""
+    if not provider:
+        return "Depends on the provider: saved connections say exactly."
+    adapter = adapter_class(provider)
+    if adapter.delete_path is None:
+        return (
+            f"{adapter.label} documents no delete endpoint: its records stay there, and the "
+            "links of deleted contacts say so (skipped: delete not supported)."
+        )
+    endpoint = adapter.delete_path.format("{id}")
+    return (
+        f"DELETE {endpoint} for the contact's record, through the worker like a push; a 404 "
+        f"means it is already gone.{DELETE_NEEDS.get(provider, '')}"
+    )

@@ -71,6 +71,9 @@ class Adapter(HttpClient):
     # contacts at this path; a provider with a cheaper or different read overrides these.
     check_path: ClassVar[str] = "/contacts"
     check_params: ClassVar[dict[str, Any]] = {"limit": 1}
+    # The documented delete of one record, `{}` standing for its id; None: the provider
+    # documents none, so a remote record is never deleted by us.
+    delete_path: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -120,6 +123,12 @@ class Adapter(HttpClient):
     def lookup(self, payload: dict) -> str | None:
         """The ID of the remote record with this payload's duplicate key, if there is one."""
         raise NotImplementedError
+
+    def delete(self, remote_id: str) -> None:
+        """Delete the remote record; raises ProviderError (a 404: it is already gone)."""
+        if self.delete_path is None:
+            raise NotImplementedError(f"{self.label} documents no delete endpoint.")
+        self.request("delete", "DELETE", self.path(self.delete_path, remote_id))
 
     def check(self) -> None:
         """Make one harmless authenticated read; raises ProviderError when it is refused."""

@@ -24,6 +24,7 @@ class CloseAdapter(Adapter):
         OptionField("custom_field_map", 'Our field keys and "tags" to Close field ids.'),
     )
     check_path, check_params = "/me/", {}  # "Test connection": the key's own user
+    delete_path = "/contact/{}/"
     # Close has no error codes: statuses classify, and 400 messages name the fields.
 
     def build_payload(self, contact) -> dict:
