@@ -16,6 +16,11 @@ from .providers import default_base_url, provider_choices
 class Connection(models.Model):
     """One account at one provider that contacts are pushed to."""
 
+    class Mode(models.TextChoices):
+        UPSERT = "upsert", "Update or create"
+        CREATE_ONLY = "create_only", "Create only"
+        UPDATE_ONLY = "update_only", "Update only"
+
     class OnDelete(models.TextChoices):
         KEEP = "keep", "Keep the remote record"
         DELETE = "delete", "Delete the remote record"
@@ -39,6 +44,17 @@ class Connection(models.Model):
     )
     concurrency = models.PositiveSmallIntegerField(
         default=2, help_text="Pushes to this connection running at once, across all workers."
+    )
+    mode = models.CharField(
+        "sync mode",
+        max_length=20,
+        choices=Mode.choices,
+        default=Mode.UPSERT,
+        help_text=(
+            "Update or create: every contact is kept up to date there. Create only: a contact "
+            "is created once and never updated. Update only: only contacts the provider "
+            "already has (found by its lookup) are linked and updated; the others are skipped."
+        ),
     )
     on_delete = models.CharField(
         "when a contact is deleted",

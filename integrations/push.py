@@ -143,6 +143,10 @@ def settled_without_request(
     if link.remote_id and digest == link.payload_hash:
         cleared = {"attempts": 0, "last_error_code": "", "last_error_message": ""}
         return Result.UNCHANGED, RemoteLink.State.SYNCED, cleared
+    if link.remote_id and link.connection.mode == Connection.Mode.CREATE_ONLY:
+        reason = f"Create only: changes are not sent to {link.connection.name}."
+        errors = {"last_error_code": "create_only", "last_error_message": reason}
+        return Result.SKIPPED, RemoteLink.State.SKIPPED, errors
     return None
 
 
@@ -154,12 +158,32 @@ def _deliver(link: RemoteLink, connection: Connection, prepared: Prepared) -> Re
     unresolved = create_unresolved(link)
     try:
         remote_id = _send(
-            prepared.adapter, link.remote_id, prepared.payload, prepared.context, unresolved
+            prepared.adapter,
+            link.remote_id,
+            prepared.payload,
+            prepared.context,
+            unresolved,
+            connection.mode,
         )
     except ProviderError as error:
         return link_failed(link, connection, prepared.generation, error)
     except CreateUnresolved:
         return _wait_for_unresolved_create(link)
+    except NotAtProvider:
+        label = prepared.adapter.label
+        reason = f"Update only: {label} has no record of this contact, so none is created."
+        link_finish(
+            link,
+            prepared.generation,
+            RemoteLink.State.SKIPPED,
+            remote_id="",
+            payload_hash="",
+            attempts=0,
+            next_attempt_at=None,
+            last_error_code="not_at_provider",
+            last_error_message=reason,
+        )
+        return Result.SKIPPED
     link_finish(
         link,
         prepared.generation,
@@ -174,6 +198,10 @@ def _deliver(link: RemoteLink, connection: Connection, prepared: Prepared) -> Re
         last_error_message="",
     )
     return Result.SYNCED
+
+
+class NotAtProvider(Exception):
+    """Update only: the provider's lookup finds no record of this contact."""
 
 
 class CreateUnresolved(Exception):
@@ -207,10 +235,16 @@ def _wait_for_unresolved_create(link: RemoteLink) -> Result:
 
 
 def _send(
-    adapter: Adapter, remote_id: str, payload: dict, context: object, unresolved: bool = False
+    adapter: Adapter,
+    remote_id: str,
+    payload: dict,
+    context: object,
+    unresolved: bool = False,
+    mode: str = Connection.Mode.UPSERT,
 ) -> str:
     """Create or update the remote record; return its ID. With `unresolved`, a record the
-    lookup doesn't find is not created (CreateUnresolved)."""
+    lookup doesn't find is not created (CreateUnresolved); nor in the mode update only
+    (NotAtProvider). In the mode create only, a record found is linked and left as it is."""
     if remote_id:
         try:
             adapter.update(remote_id, payload)
@@ -221,10 +255,18 @@ def _send(
                 raise
             # Deleted on the provider's side: create it again and record the new ID.
             unresolved = False
-    return _create(adapter, payload, context, unresolved)
+    if mode == Connection.Mode.UPDATE_ONLY:
+        found = adapter.lookup(payload)
+        if found is None:
+            raise NotAtProvider
+        adapter.update(found, payload)
+        return found
+    return _create(adapter, payload, context, unresolved, mode != Connection.Mode.CREATE_ONLY)
 
 
-def _create(adapter: Adapter, payload: dict, context: object, unresolved: bool) -> str:
+def _create(
+    adapter: Adapter, payload: dict, context: object, unresolved: bool, update_found: bool
+) -> str:
     # Look up first: a provider may accept duplicates silently instead of answering 409
     # (GetRaze has no unique index on email), and an earlier try may have created it.
     found = adapter.lookup(payload)
@@ -246,7 +288,8 @@ def _create(adapter: Adapter, payload: dict, context: object, unresolved: bool) 
                 raise
     # The found record may hold older data (a 409) or be the create whose answer was lost:
     # one update makes sure it holds ours. An extra call, accepted for certainty.
-    adapter.update(found, payload)
+    if update_found:
+        adapter.update(found, payload)
     return found
 
 

@@ -52,7 +52,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         fieldsets = [
             (None, {"fields": ("name", "provider", "base_url", "api_key", "enabled", "auto_push")}),
             ("Limits and options", {"fields": ("concurrency", "rate_limit", "options")}),
-            ("Sync rules", {"fields": ("on_delete", "delete_reach")}),
+            ("Sync rules", {"fields": ("mode", "on_delete", "delete_reach")}),
         ]
         if obj is not None:
             fieldsets[0][1]["fields"] = (*fieldsets[0][1]["fields"], "masked_key", "status")

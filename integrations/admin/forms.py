@@ -5,7 +5,7 @@ from django import forms
 from ..models import Connection
 
 # Sync rules a form may leave out: the connection's current rule (a new one's default) stays.
-RULE_FIELDS = ("on_delete",)
+RULE_FIELDS = ("mode", "on_delete")
 
 
 class ConnectionForm(forms.ModelForm):
@@ -30,6 +30,7 @@ class ConnectionForm(forms.ModelForm):
             "options",
             "concurrency",
             "rate_limit",
+            "mode",
             "on_delete",
         ]
 
