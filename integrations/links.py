@@ -213,7 +213,9 @@ def links_enqueue_pending(
     waiting for a retry gets its own task at its time.
     """
     links = RemoteLink.objects.filter(
-        state=RemoteLink.State.PENDING, connection__enabled=True, connection__paused_at=None
+        state__in=[RemoteLink.State.PENDING, RemoteLink.State.DELETING],
+        connection__enabled=True,
+        connection__paused_at=None,
     )
     if connection is not None:
         links = links.filter(connection=connection)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0004_link_push_queued_at'),
+        ('integrations', '0008_link_push_queued_at'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0003_push_batch'),
+        ('integrations', '0007_connection_mode'),
     ]
 
     operations = [
