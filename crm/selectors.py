@@ -7,7 +7,9 @@ import phonenumbers
 from django.conf import settings
 from django.db import connection
 from django.db.models import (
+    CASCADE,
     CharField,
+    Model,
     OuterRef,
     Q,
     QuerySet,
@@ -129,3 +131,32 @@ def contacts_find_by_email(*, emails: Iterable[str]) -> dict[str, Contact]:
         for contact in contacts:
             found.setdefault(contact.email.lower(), contact)
     return found
+
+
+def contacts_delete_summary(*, contacts: QuerySet[Contact]) -> list[tuple[type[Model], int]]:
+    """What deleting `contacts` removes: each model the delete reaches, with its row count.
+
+    The contacts themselves first, then every model their delete cascades to (phone numbers,
+    tag assignments, and those of the other apps, found through the models' relations), each
+    counted with the selection as a subquery, so a selection of any size binds no id and no
+    row is read into memory. Models with no row to delete are left out.
+    """
+    counts: list[tuple[type[Model], int]] = [(Contact, contacts.count())]
+    parents = [(Contact, contacts.order_by().values("pk"))]
+    while parents:
+        model, pks = parents.pop(0)
+        for field in model._meta.many_to_many:
+            through = field.remote_field.through
+            if not through._meta.auto_created:  # a model of its own: one of the relations below
+                continue
+            column = field.m2m_field_name()
+            counts.append((through, through.objects.filter(**{f"{column}__in": pks}).count()))
+        for relation in model._meta.related_objects:
+            if relation.many_to_many or relation.on_delete is not CASCADE:
+                continue
+            rows = relation.related_model.objects.filter(**{f"{relation.field.name}__in": pks})
+            count = rows.count()
+            counts.append((relation.related_model, count))
+            if count:
+                parents.append((relation.related_model, rows.order_by().values("pk")))
+    return [(model, count) for model, count in counts if count]
