@@ -4,7 +4,7 @@ Django's own action lists every contact and every related row on its confirmatio
 them read into memory), carries every id back in the form, and deletes with one IN list of
 them. This one summarises what will be deleted (a count per model), carries the selection back
 as the list carries it ("select all": the list's filters, in this page's query string; or the
-ticked contacts of one page), and deletes through crm.services.contacts_delete, by chunks.
+ticked contacts of one page), and deletes through crm.deletion.contacts_delete, by chunks.
 """
 
 from django.contrib import messages
@@ -15,9 +15,9 @@ from django.db.models import QuerySet
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 
+from .deletion import contacts_delete
 from .models import Contact
 from .selectors import contacts_delete_summary
-from .services import contacts_delete
 
 TEMPLATE = "admin/crm/contact/delete_selected_confirmation.html"
 

@@ -7,7 +7,6 @@ import phonenumbers
 from django.conf import settings
 from django.db import connection
 from django.db.models import (
-    CASCADE,
     CharField,
     Model,
     OuterRef,
@@ -20,6 +19,7 @@ from django.db.models import (
 from django.db.models.functions import Lower
 
 from .chunks import chunks
+from .deletion import contact_cascade
 from .models import Contact, PhoneNumber, normalize_email
 
 _PHONE_LIKE = re.compile(r"^[\d\s()+\-./]+$")
@@ -141,22 +141,9 @@ def contacts_delete_summary(*, contacts: QuerySet[Contact]) -> list[tuple[type[M
     counted with the selection as a subquery, so a selection of any size binds no id and no
     row is read into memory. Models with no row to delete are left out.
     """
-    counts: list[tuple[type[Model], int]] = [(Contact, contacts.count())]
-    parents = [(Contact, contacts.order_by().values("pk"))]
-    while parents:
-        model, pks = parents.pop(0)
-        for field in model._meta.many_to_many:
-            through = field.remote_field.through
-            if not through._meta.auto_created:  # a model of its own: one of the relations below
-                continue
-            column = field.m2m_field_name()
-            counts.append((through, through.objects.filter(**{f"{column}__in": pks}).count()))
-        for relation in model._meta.related_objects:
-            if relation.many_to_many or relation.on_delete is not CASCADE:
-                continue
-            rows = relation.related_model.objects.filter(**{f"{relation.field.name}__in": pks})
-            count = rows.count()
-            counts.append((relation.related_model, count))
-            if count:
-                parents.append((relation.related_model, rows.order_by().values("pk")))
+    selection = contacts.order_by().values("pk")
+    counts = [
+        (model, model._meta.base_manager.filter(**{f"{path}__in": selection}).count())
+        for model, path in contact_cascade().models
+    ]
     return [(model, count) for model, count in counts if count]

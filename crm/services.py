@@ -5,11 +5,10 @@ rules in crm.validation, and each write ends with a crm.signals signal so other 
 react inside the same transaction.
 """
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django_countries.fields import Country
@@ -273,33 +272,3 @@ def contact_written(*, contact: Contact, created: bool) -> None:
     """
     phones_ensure_primary(contact=contact)
     contact_changed.send(sender=Contact, contact=contact, created=created)
-
-
-@transaction.atomic
-def contacts_delete(
-    *,
-    contacts: QuerySet[Contact],
-    before_chunk: Callable[[QuerySet[Contact]], object] | None = None,
-) -> int:
-    """Delete `contacts` and what hangs on them (phones, tag assignments, other apps' rows on
-    cascade), all or none, BULK_CHUNK contacts a statement; returns how many were deleted.
-
-    `contacts` stays a query (the admin's "select all" is the contact list's filters): each
-    chunk's ids are read from it after the last chunk's highest id, so no statement binds more
-    than a chunk's ids and no list of every id is held. Each chunk is deleted as Django
-    deletes any queryset, so the models' delete signals and cascades apply as for one
-    contact; deleting a contact sends no crm signal (providers keep their copies).
-    `before_chunk`, given each chunk's queryset before its delete, is the admin's history log.
-    """
-    ids = contacts.order_by("pk").values_list("pk", flat=True)
-    deleted, last = 0, None
-    while True:
-        chunk_ids = list((ids if last is None else ids.filter(pk__gt=last))[:BULK_CHUNK])
-        if not chunk_ids:
-            return deleted
-        chunk = Contact.objects.filter(pk__in=chunk_ids)
-        if before_chunk is not None:
-            before_chunk(chunk)
-        chunk.delete()
-        deleted += len(chunk_ids)
-        last = chunk_ids[-1]

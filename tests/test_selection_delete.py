@@ -15,9 +15,11 @@ from django.contrib.admin import helpers
 from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.auth.models import Permission
 from django.db import connection as db_connection
+from django.db.models.signals import post_delete
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from crm.deletion import contact_cascade
 from crm.models import Contact, PhoneNumber, Tag
 from integrations.models import PushAttempt, RemoteLink
 
@@ -173,6 +175,39 @@ def test_staff_who_may_not_delete_the_links_cannot_delete_linked_contacts(
     data[helpers.ACTION_CHECKBOX_NAME] = [Contact.objects.first().pk]
     assert client.post(CONTACTS, data).status_code == 403
     assert Contact.objects.count() == 3
+
+
+def test_the_cascade_is_found_through_the_relations():
+    cascade = contact_cascade()
+    assert cascade.models == [
+        (Contact, "pk"),
+        (Contact.tags.through, "contact__pk"),
+        (PhoneNumber, "contact__pk"),
+        (RemoteLink, "contact__pk"),
+        (PushAttempt, "link__contact__pk"),
+    ]
+    assert cascade.plain
+
+
+def test_with_a_delete_signal_listened_to_contacts_go_as_django_deletes_them(
+    staff_client, target, few_parameters
+):
+    contacts_create(1050)
+    with_rows(target)
+    deleted_phones = []
+
+    def phone_deleted(sender, instance, **kwargs):
+        deleted_phones.append(instance.pk)
+
+    post_delete.connect(phone_deleted, sender=PhoneNumber)
+    try:
+        assert not contact_cascade().plain
+        response = confirm(staff_client, delete_action(staff_client))
+    finally:
+        post_delete.disconnect(phone_deleted, sender=PhoneNumber)
+    assert response.status_code == 302
+    assert len(deleted_phones) == 1050
+    assert (Contact.objects.count(), PushAttempt.objects.count()) == (0, 0)
 
 
 @pytest.mark.skipif(
