@@ -48,18 +48,37 @@ def connection_status(connection) -> SafeString:
     return badge("synced", "Active")
 
 
+# A sign per state, so a badge reads without its colour.
+STATE_SIGNS = {
+    "synced": "\u2713",  # check mark
+    "pending": "\u2026",  # ellipsis
+    "failed": "!",
+    "skipped": "\u2013",  # en dash
+    "deleting": "\u2026",
+    "deleted": "\u00d7",  # multiplication sign
+}
+
+
+def short_name(name: str) -> str:
+    """A connection's name as a compact badge shows it: its first word, at most 12 characters."""
+    first = (name.split() or [name])[0]
+    return first if len(first) <= 12 else first[:11] + "\u2026"
+
+
 def contact_sync_badges(links) -> SafeString | None:
-    """One badge per link, its error in the tooltip; None when the contact has no link."""
+    """One compact badge per link (a sign and the connection's first word); the connection's
+    full name, the state and the last error in the tooltip. None when the contact has no link."""
     badges = []
     for link in links:
         error = error_text(link.last_error_code, link.last_error_message)
         title = f"{link.connection.name}: {link.get_state_display()}"
+        label = f"{STATE_SIGNS.get(link.state, '?')} {short_name(link.connection.name)}"
         badges.append(
             format_html(
                 '<span class="sync-badge" data-state="{}" title="{}">{}</span>',
                 link.state,
-                f"{title} — {error}" if error else title,
-                badge(link.state, f"{link.connection.name}: {link.get_state_display()}"),
+                f"{title} \u2014 {error}" if error else title,
+                badge(link.state, label),
             )
         )
     if not badges:
