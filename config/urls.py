@@ -21,7 +21,6 @@ redoc = SpectacularRedocView.as_view(
 )
 
 
-
 class FaviconView(RedirectView):
     """/favicon.ico, which browsers ask for on every page (a JSON one too): the site's icon."""
 

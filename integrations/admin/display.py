@@ -1,6 +1,7 @@
 """How sync states read in the admin: coloured badges, one-line errors, the links' columns."""
 
 from django.contrib import admin
+from django.contrib.admin.utils import display_for_value
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -47,6 +48,9 @@ def connection_status(connection) -> SafeString:
         return badge("skipped", "Disabled")
     return badge("synced", "Active")
 
+
+# The states in which a push (or a remote delete) is still to come.
+WAITING_STATES = ("pending", "deleting")
 
 # A sign per state, so a badge reads without its colour.
 STATE_SIGNS = {
@@ -96,3 +100,16 @@ class LinkColumns:
     @admin.display(description="Last error")
     def error(self, obj):
         return error_text(obj.last_error_code, obj.last_error_message)
+
+    @admin.display(description="Next attempt", ordering="next_attempt_at")
+    def next_attempt(self, obj):
+        """Only while a push is still to come: a synced, skipped or failed link has none."""
+        empty = self.get_empty_value_display()
+        if obj.state in WAITING_STATES and obj.next_attempt_at:
+            return display_for_value(obj.next_attempt_at, empty)  # as the admin dates read
+        return empty
+
+    @admin.display(description="Failed tries", ordering="attempts")
+    def failed_tries(self, obj):
+        """The failed tries since the last success; none is shown as none, not as 0."""
+        return obj.attempts or self.get_empty_value_display()

@@ -40,10 +40,10 @@ class RemoteLinkAdmin(LinkColumns, admin.ModelAdmin):
         "connection",
         "state_badge",
         "remote_id",
-        "attempts",
+        "failed_tries",
         "error",
         "last_pushed_at",
-        "next_attempt_at",
+        "next_attempt",
     )
     list_filter = ("connection", "state")
     list_select_related = ("contact", "connection")
@@ -53,10 +53,10 @@ class RemoteLinkAdmin(LinkColumns, admin.ModelAdmin):
         "connection",
         "state_badge",
         "remote_id",
-        "attempts",
+        "failed_tries",
         "error",
         "last_pushed_at",
-        "next_attempt_at",
+        "next_attempt",
         "payload_hash",
         "created_at",
         "updated_at",
