@@ -118,6 +118,9 @@ def test_every_integrations_admin_page_renders(staff_client, getraze_connection,
         {"q": "jane", "state__exact": "synced", "connection__id__exact": getraze_connection.pk},
     )
     assert "jane@example.com" in response.content.decode()
+    # The push attempts name the contact and the connection, not the link's ids.
+    attempts = staff_client.get(reverse("admin:integrations_pushattempt_changelist"))
+    assert f"Jane \u2192 {getraze_connection.name}" in attempts.content.decode()
 
 
 def test_the_contact_page_shows_its_links_read_only_with_badges(
