@@ -99,6 +99,9 @@ def test_staff_pushes_selected_contacts_to_two_connections_and_watches_the_progr
     page.wait_for_selector("#push-finished:not([hidden])")
     assert page.inner_text("[data-count=done]") == "4"
     assert page.inner_text("[data-count=failed]") == "0"
+    # Finished: no "None so far", no "updates by itself".
+    assert page.inner_text("#push-failures") == "None."
+    assert page.locator("#push-progress .while-running").first.is_hidden()
     assert RemoteLink.objects.filter(state="synced").count() == 4
 
 
@@ -132,6 +135,7 @@ def test_staff_imports_a_small_csv_through_the_preview(page, live_server, staff)
     page.wait_for_selector("#import-done:not([hidden])")
     assert "1 new, 1 updated" in page.inner_text("#import-done")
     assert page.inner_text("[data-count=processed]") == "2"
+    assert page.locator("#import-status .while-running").is_hidden()  # no "updates by itself"
 
     ann = Contact.objects.get(email="ann@example.com")
     assert (ann.first_name, ann.company, ann.phone_numbers.count()) == ("Ann", "Acme", 2)
