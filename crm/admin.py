@@ -69,6 +69,14 @@ class ContactExportForm(SelectableFieldsExportForm):
         field = self.fields["format"]
         field.choices = [(value, label) for value, label in field.choices if value != ""]
         field.initial = field.choices[0][0]
+        # Each field's checkbox by its name, not its column's ("LinkedIn URL", not
+        # "Linkedin Url"; a custom field's label, not "Cf Deal Size").
+        for resource_class in resources:
+            resource = resource_class()
+            for column in resource.get_export_order():
+                name = self.create_boolean_field_name(resource_class, column)
+                if name in self.fields:
+                    self.fields[name].label = resource.column_label(column)
 
 
 class PrimaryKeyFirstPaginator(Paginator):
