@@ -22,9 +22,9 @@ BADGE_COLOURS = {
 
 
 def badge(value: str, label: str) -> SafeString:
+    # Shaped by integrations/sync.css (every admin page loads it); coloured here.
     return format_html(
-        '<span style="background:{};color:#fff;border-radius:8px;padding:1px 8px;'
-        'font-size:11px;white-space:nowrap">{}</span>',
+        '<span class="state-badge" style="background:{}">{}</span>',
         BADGE_COLOURS.get(value, "#718096"),
         label,
     )
