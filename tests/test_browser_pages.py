@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from crm.importing import contact_import_create
 from crm.models import Contact, ContactImport, CustomField, Tag
@@ -113,7 +114,9 @@ def demo(live_server, sandbox, staff):
     )
     drain()
     contact_upsert(data={"first_name": "Cat", "email": "cat@example.com"})  # pending
-    Alert.objects.create(key="demo", active=True, summary="Close sandbox is failing")
+    Alert.objects.create(
+        key="demo", active=True, summary="Close sandbox is failing", raised_at=timezone.now()
+    )
     return {"jane": jane, "close": close, "batch": batch, "import": contact_import}
 
 
