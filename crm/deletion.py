@@ -13,6 +13,7 @@ from django.db.models import CASCADE, Model, QuerySet, signals
 
 from .chunks import BULK_CHUNK
 from .models import Contact
+from .signals import contacts_deleting
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,9 @@ def contacts_delete(
     than a chunk's ids and no list of every id is held. While every relation cascades and no
     delete signal is listened to, a chunk goes by one DELETE a model, rows matched by a join
     to the chunk's contacts, none read into memory; otherwise as Django deletes any queryset,
-    its signals and on_delete rules applied. Deleting a contact sends no crm signal: providers
-    keep their copies, as for one contact deleted in the admin or the API.
+    its signals and on_delete rules applied. Each chunk is announced first by
+    crm.signals.contacts_deleting, in the same transaction (the integrations app keeps the
+    provider links whose remote record must be deleted too).
     `before_chunk`, given each chunk's queryset before its delete, is the admin's history log.
     """
     cascade = contact_cascade()
@@ -81,6 +83,7 @@ def contacts_delete(
         chunk = Contact.objects.filter(pk__in=chunk_ids)
         if before_chunk is not None:
             before_chunk(chunk)
+        contacts_deleting.send(sender=Contact, contact_ids=chunk_ids)
         if cascade.plain:
             for model, path in reversed(cascade.models):  # the rows that point at others first
                 rows_delete(model._meta.base_manager.filter(**{f"{path}__in": chunk_ids}))
@@ -88,6 +91,11 @@ def contacts_delete(
             chunk.delete()
         deleted += len(chunk_ids)
         last = chunk_ids[-1]
+
+
+def contact_delete(*, contact: Contact) -> None:
+    """Delete one contact (the admin's delete page, the API's DELETE), as contacts_delete."""
+    contacts_delete(contacts=Contact.objects.filter(pk=contact.pk))
 
 
 def rows_delete(rows: QuerySet) -> None:
