@@ -67,10 +67,19 @@ class Connection(models.Model):
         ),
     )
     rate_limit = models.FloatField(
-        "requests per second",
-        default=0.25,
-        help_text="Across all workers; 0 means no limit. GetRaze allows 1000 an hour by default.",
+        "rate ceiling (requests per second)",
+        null=True,
+        blank=True,
+        default=None,
+        help_text=(
+            "Leave empty to follow the provider: its documented limit at first, then what its "
+            "answers say. A number caps that pace; 0 turns our pacing off (a provider's 429 "
+            "is still waited out). Counted across all workers."
+        ),
     )
+    # The pace the provider's last rate headers allow (requests a second), until its window ends.
+    learned_rate = models.FloatField(null=True, blank=True, editable=False)
+    learned_rate_until = models.DateTimeField(null=True, blank=True, editable=False)
     paused_at = models.DateTimeField(null=True, blank=True, editable=False)
     paused_reason = models.CharField(max_length=500, blank=True, editable=False)
     # The rate limiter's schedule: the earliest time the next request may start.
