@@ -41,7 +41,11 @@ class Command(BaseCommand):
         parser.add_argument("--no-auto-push", action="store_false", dest="auto_push")
         parser.add_argument("--disabled", action="store_true", help="Create or set it disabled.")
         parser.add_argument("--concurrency", type=int)
-        parser.add_argument("--rate-limit", type=float, help="A ceiling in requests per second (default: the provider's own pace); 0: no pacing.")
+        parser.add_argument(
+            "--rate-limit",
+            type=float,
+            help="A ceiling in requests per second (default: the provider's own pace); 0: none.",
+        )
         parser.add_argument(
             "--option",
             action="append",
