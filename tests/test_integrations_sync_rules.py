@@ -1,8 +1,11 @@
 """Sync rules per connection (issue 17): the sync mode and the audience, over real HTTP against
 the sandbox through the real worker."""
 
+import io
+
 import pytest
 import requests
+from django.core.management import call_command
 from django.db import transaction as django_transaction
 from django.urls import reverse
 
@@ -267,3 +270,28 @@ def test_the_admin_refuses_an_audience_the_filter_set_refuses(staff_client, sand
     assert response.status_code == 200
     [error] = response.context["adminform"].form.errors["audience"]
     assert error.startswith("Unknown filter “colour”")
+
+
+def test_the_command_line_audience_scenario_end_to_end(sandbox, time_machine):
+    """Done when: a connection added with --audience "tag=vip" --on-leave delete receives a
+    contact only once it is tagged vip, and deletes it there when the tag is removed."""
+    sandbox.add_key(DELETE_KEY, ["contacts:read", "contacts:write", "contacts:delete"])
+    call_command(
+        *("add_connection", "VIP", "--provider", "getraze", "--api-key", DELETE_KEY),
+        *("--base-url", sandbox.base_url, "--auto-push", "--rate-limit", "0"),
+        *("--audience", "tag=vip", "--on-leave", "delete"),
+        stdout=io.StringIO(),
+    )
+    connection = Connection.objects.get(name="VIP")
+    contact = contact_upsert(data={"first_name": "Ada", "email": "ada@example.com"})
+    settle(connection, time_machine)
+    assert sandbox.contacts() == []
+
+    contact_upsert(contact=contact, tags=["vip"])
+    settle(connection, time_machine)
+    assert [r["email"] for r in sandbox.contacts()] == ["ada@example.com"]
+
+    contact_upsert(contact=contact, tags=[])
+    settle(connection, time_machine)
+    assert sandbox.contacts() == []
+    assert RemoteLink.objects.get(contact=contact).state == "deleted"

@@ -43,6 +43,25 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int)
         parser.add_argument("--rate-limit", type=float, help="Requests per second; 0: no limit.")
         parser.add_argument(
+            "--audience",
+            metavar="QUERY",
+            help=(
+                "The contacts it receives, in the API's query syntax (tag=vip&stage=customer); "
+                '"" for every contact.'
+            ),
+        )
+        parser.add_argument("--mode", choices=Connection.Mode.values, help="The sync mode.")
+        parser.add_argument(
+            "--on-delete",
+            choices=Connection.OnDelete.values,
+            help="What a contact deleted here does to its remote record.",
+        )
+        parser.add_argument(
+            "--on-leave",
+            choices=Connection.OnLeave.values,
+            help="What a contact leaving the audience does to its remote record.",
+        )
+        parser.add_argument(
             "--option",
             action="append",
             default=[],
@@ -55,7 +74,8 @@ class Command(BaseCommand):
         exists = Connection.objects.filter(name=name).exists()
         if auto_push is not None or not exists:
             fields["auto_push"] = bool(auto_push)
-        for field in ("concurrency", "rate_limit"):
+        # Only what is named changes on an update; a new connection gets the defaults.
+        for field in ("concurrency", "rate_limit", "audience", "mode", "on_delete", "on_leave"):
             if options[field] is not None:
                 fields[field] = options[field]
         try:
@@ -73,4 +93,8 @@ class Command(BaseCommand):
             f"{'Created' if created else 'Updated'} connection {connection.name}: "
             f"{connection.get_provider_display()} at {connection.base_url}, "
             f"key {connection.api_key_masked}, auto-push {'on' if connection.auto_push else 'off'}"
+        )
+        self.stdout.write(
+            f"  audience {connection.audience or '(every contact)'}, mode {connection.mode}, "
+            f"on delete {connection.on_delete}, on leave {connection.on_leave}"
         )
