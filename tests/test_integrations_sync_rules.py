@@ -8,11 +8,14 @@ import requests
 from django.core.management import call_command
 from django.db import transaction as django_transaction
 from django.urls import reverse
+from django.utils import timezone
 
+from crm.models import Contact
 from crm.services import contact_upsert
 from integrations.audience import AudienceInvalid, audience_validate
 from integrations.links import links_mark_pending
 from integrations.models import Connection, RemoteLink
+from integrations.selectors import push_batch_progress
 from tests.integrations_helpers import SANDBOX_KEY, drain, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -295,3 +298,20 @@ def test_the_command_line_audience_scenario_end_to_end(sandbox, time_machine):
     settle(connection, time_machine)
     assert sandbox.contacts() == []
     assert RemoteLink.objects.get(contact=contact).state == "deleted"
+
+
+def test_a_push_batch_counts_a_record_deleted_on_leaving_the_audience_as_done(sandbox):
+    connection = audience_connection(sandbox, audience="tag=vip", auto_push=False)
+    since = timezone.now()
+    contacts = [
+        contact_upsert(data={"first_name": f"P{i}", "email": f"p{i}@example.com"}) for i in range(3)
+    ]
+    states = ["deleted", "deleting", "skipped"]
+    for contact, state in zip(contacts, states, strict=True):
+        RemoteLink.objects.create(contact=contact, connection=connection, state=state)
+
+    progress = push_batch_progress(
+        contacts=Contact.objects.all(), connection_ids=[connection.pk], since=since
+    )
+
+    assert (progress["queued"], progress["done"], progress["total"]) == (1, 2, 3)

@@ -141,7 +141,9 @@ class HttpClient:
         started = time.monotonic()
         answer = error = None
         try:
-            answer, error = self._send(method, path, json_body=json_body, params=params)
+            answer, error = self._send(
+                method, path, json_body=json_body, params=params, any_body=operation == "delete"
+            )
         except ProviderError as exc:
             error = exc
         except Exception:
@@ -160,7 +162,9 @@ class HttpClient:
             raise error
         return answer
 
-    def _send(self, method, path, *, json_body, params) -> tuple[Answer, ProviderError | None]:
+    def _send(
+        self, method, path, *, json_body, params, any_body=False
+    ) -> tuple[Answer, ProviderError | None]:
         headers = {"Accept": "application/json", **self.auth_headers()}
         try:
             response = self.session.request(
@@ -187,7 +191,7 @@ class HttpClient:
         answer = Answer(response.status_code, _json_or_text(response), response.headers)
         if 200 <= response.status_code < 300:
             # A delete's answer carries nothing we read (Contactship's is an empty 204).
-            if method != "DELETE" and not isinstance(answer.body, dict | list):
+            if not any_body and not isinstance(answer.body, dict | list):
                 return answer, self.error(
                     "The answer is not JSON.",
                     code="invalid_response",
