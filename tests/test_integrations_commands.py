@@ -104,6 +104,17 @@ def test_add_connection_sets_the_sync_rules_and_a_second_call_changes_only_those
     assert [getattr(connection, f) for f in rules] == ["", "update_only", "delete", "keep"]
 
 
+def test_an_update_leaves_a_disabled_connection_disabled_unless_told():
+    run(
+        *("add_connection", "main", "--provider", "getraze"),
+        *("--api-key", "key-000000000000", "--disabled"),
+    )
+    run("add_connection", "main", "--provider", "getraze", "--rate-limit", "2")
+    assert Connection.objects.get().enabled is False
+    run("add_connection", "main", "--provider", "getraze", "--enabled")
+    assert Connection.objects.get().enabled is True
+
+
 def test_a_new_connection_gets_the_default_rules():
     run("add_connection", "main", "--provider", "getraze", "--api-key", "key-000000000000")
     connection = Connection.objects.get()

@@ -39,7 +39,13 @@ class Command(BaseCommand):
             help="Push contacts when they change (a new connection is created without it).",
         )
         parser.add_argument("--no-auto-push", action="store_false", dest="auto_push")
-        parser.add_argument("--disabled", action="store_true", help="Create or set it disabled.")
+        parser.add_argument(
+            "--disabled",
+            action="store_true",
+            default=None,
+            help="Create or set it disabled (an update without it leaves it as it is).",
+        )
+        parser.add_argument("--enabled", action="store_false", dest="disabled")
         parser.add_argument("--concurrency", type=int)
         parser.add_argument("--rate-limit", type=float, help="Requests per second; 0: no limit.")
         parser.add_argument(
@@ -70,8 +76,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, name, provider, api_key, base_url, auto_push, disabled, **options):
-        fields = {"enabled": not disabled}
+        fields = {}
         exists = Connection.objects.filter(name=name).exists()
+        if disabled is not None or not exists:
+            fields["enabled"] = not disabled
         if auto_push is not None or not exists:
             fields["auto_push"] = bool(auto_push)
         # Only what is named changes on an update; a new connection gets the defaults.
