@@ -4,7 +4,6 @@ import secrets
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Value
 from django.utils import timezone
 
 from crm.models import Contact
@@ -185,39 +184,6 @@ class ConnectionSlot(models.Model):
         return f"{self.connection_id}#{self.number}"
 
 
-def link_contact_deleted(collector, field, sub_objs, using) -> None:
-    """RemoteLink.contact's on_delete, for any delete of contacts through the ORM (the admin,
-    the API, a bulk or chunked delete of a queryset).
-
-    Links to connections that delete remote records outlive their contact: in the delete's
-    own transaction they become `deleting`, contact-less, with a new generation (so a push in
-    flight cannot mark them synced) and no next attempt (integrations.remote_delete queues
-    them when the transaction commits). The other links go with the contact, as CASCADE.
-    The batch's links are read once, with their connection's rule; the updates go by primary
-    key, in chunks, so no statement binds more parameters than the database allows.
-    """
-    rows = list(sub_objs.annotate(rule=F("connection__on_delete")))
-    follow = [link for link in rows if link.rule == Connection.OnDelete.DELETE]
-    keep = [link for link in rows if link.rule != Connection.OnDelete.DELETE]
-    meta = RemoteLink._meta
-    for name, value in (
-        ("state", RemoteLink.State.DELETING),
-        ("generation", GENERATION_BUMP),
-        ("next_attempt_at", None),
-        ("attempts", 0),
-        ("contact", None),
-    ):
-        if follow:
-            collector.add_field_update(meta.get_field(name), value, follow)
-    if keep:
-        models.CASCADE(collector, field, keep, using)
-
-
-# The collector hands over the batch's links unread: read once above, not also by Django.
-link_contact_deleted.lazy_sub_objs = True
-GENERATION_BUMP = F("generation") + Value(1)
-
-
 class RemoteLink(models.Model):
     """A contact's record at one connection: its remote ID and whether it has our latest data."""
 
@@ -231,12 +197,12 @@ class RemoteLink(models.Model):
         DELETED = "deleted", "Deleted"  # the remote record was deleted (or was already gone)
 
     # Null once the contact is deleted, while the link waits for its remote delete (see
-    # link_contact_deleted): the remote ID and the attempts stay until the delete is settled.
+    # integrations.remote_delete): the remote ID and the attempts stay until it is settled.
     contact = models.ForeignKey(
         Contact,
         null=True,
         blank=True,
-        on_delete=link_contact_deleted,
+        on_delete=models.CASCADE,
         related_name="remote_links",
     )
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="links")
@@ -259,6 +225,9 @@ class RemoteLink(models.Model):
     # A worker's claim while it pushes, so two workers never push the same link at once.
     claimed_by = models.CharField(max_length=64, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # When a task that will push this link was queued, until that task starts: a change made
+    # meanwhile rides on it instead of queueing another (see integrations/queue.py).
+    push_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -301,6 +270,9 @@ class PushAttempt(models.Model):
         RETRY = "retry", "Retryable error"
         FAILED = "failed", "Permanent error"
         AUTH = "auth", "Authentication error"
+        # The provider refused the connection's settings (a team the key may not use): no
+        # push can succeed until staff fix them.
+        MISCONFIGURED = "misconfigured", "Connection misconfigured"
 
     link = models.ForeignKey(RemoteLink, on_delete=models.CASCADE, related_name="push_attempts")
     operation = models.CharField(max_length=10, choices=Operation.choices)
@@ -309,7 +281,7 @@ class PushAttempt(models.Model):
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     http_status = models.PositiveSmallIntegerField("HTTP status", null=True, blank=True)
-    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.STARTED)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.STARTED)
     error_code = models.CharField(max_length=100, blank=True)
     error_message = models.TextField(blank=True)
 

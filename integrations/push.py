@@ -29,7 +29,7 @@ from .models import Connection, RemoteLink
 from .providers import Adapter, ProviderError
 from .push_attempts import AttemptRecorder, LinkGone, RequestBudget
 from .push_outcomes import Result, link_failed, link_finish, link_requeue, retry_delay
-from .queue import tasks_enqueue
+from .queue import queued_pushes_start, tasks_enqueue
 from .remote_delete import link_leave_audience, link_remote_delete
 from .throttle import (
     Throttled,
@@ -48,6 +48,7 @@ DUE_STATES = (RemoteLink.State.PENDING, RemoteLink.State.DELETING)
 
 def link_push(*, link_id: int) -> Result:
     """Push one link if it is pending; called by the worker's task."""
+    queued_pushes_start(link_ids=[link_id])
     link = RemoteLink.objects.select_related("connection").filter(pk=link_id).first()
     if link is None:
         return Result.GONE

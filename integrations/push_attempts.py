@@ -53,8 +53,10 @@ class AttemptRecorder:
     ) -> None:
         if error is None:
             outcome = PushAttempt.Outcome.SUCCESS
-        elif error.misconfigured:
+        elif error.auth:
             outcome = PushAttempt.Outcome.AUTH
+        elif error.misconfigured:
+            outcome = PushAttempt.Outcome.MISCONFIGURED
         elif error.status == 404:
             outcome = PushAttempt.Outcome.NOT_FOUND
         elif error.permanent:

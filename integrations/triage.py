@@ -63,7 +63,7 @@ def links_triage(*, link_ids: list[int]) -> Counter:
             pk__in=claimable.order_by()
             .select_for_update(skip_locked=True, of=("self",))
             .values("pk")
-        ).update(claimed_by=holder, claimed_until=now + lease)
+        ).update(claimed_by=holder, claimed_until=now + lease, push_queued_at=None)
     claimed = list(RemoteLink.objects.filter(pk__in=link_ids, claimed_by=holder).order_by())
     due = (RemoteLink.State.PENDING, RemoteLink.State.DELETING)
     links = [link for link in claimed if link.state in due]
@@ -75,6 +75,8 @@ def links_triage(*, link_ids: list[int]) -> Counter:
     busy: list[int] = []  # claimed by another worker: handed to their own push_link task
     others = set(link_ids) - {link.pk for link in claimed}
     if others:
+        # Pending ones include any a save is writing now: marked pending for this batch, its
+        # mark was still set, so that save queued nothing and their push_link reads it.
         pending = RemoteLink.objects.filter(pk__in=others, state__in=due)
         busy = list(pending.values_list("pk", flat=True))
         counts[Result.NOT_PENDING] += len(others) - len(busy)

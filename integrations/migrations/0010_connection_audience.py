@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0007_connection_mode'),
+        ('integrations', '0009_push_attempt_misconfigured_outcome'),
     ]
 
     operations = [
