@@ -24,6 +24,10 @@ class Connection(models.Model):
         KEEP = "keep", "Keep the remote record"
         DELETE = "delete", "Delete the remote record"
 
+    class OnLeave(models.TextChoices):
+        KEEP = "keep", "Keep the remote record"
+        DELETE = "delete", "Delete the remote record"
+
     name = models.CharField(max_length=100, unique=True)
     provider = models.CharField(max_length=20, choices=provider_choices)
     base_url = models.URLField(
@@ -43,6 +47,23 @@ class Connection(models.Model):
     )
     concurrency = models.PositiveSmallIntegerField(
         default=2, help_text="Pushes to this connection running at once, across all workers."
+    )
+    audience = models.TextField(
+        blank=True,
+        help_text=(
+            "Which contacts go there, in the API's query syntax: tag=vip&stage=customer (every "
+            "filter of GET /api/v1/contacts/). Empty: every contact."
+        ),
+    )
+    on_leave = models.CharField(
+        "when a contact leaves the audience",
+        max_length=10,
+        choices=OnLeave.choices,
+        default=OnLeave.KEEP,
+        help_text=(
+            "Keep: its link stays, marked as outside the audience. Delete: its record at the "
+            "provider is deleted, as for a deleted contact."
+        ),
     )
     mode = models.CharField(
         "sync mode",

@@ -144,7 +144,9 @@ class HttpClient:
         started = time.monotonic()
         answer = error = None
         try:
-            answer, error = self._send(method, path, json_body=json_body, params=params)
+            answer, error = self._send(
+                method, path, json_body=json_body, params=params, any_body=operation == "delete"
+            )
             window = rate_window(answer.headers) if self.pace is not None else None
             if window is not None:
                 self.pace(window)
@@ -166,7 +168,9 @@ class HttpClient:
             raise error
         return answer
 
-    def _send(self, method, path, *, json_body, params) -> tuple[Answer, ProviderError | None]:
+    def _send(
+        self, method, path, *, json_body, params, any_body=False
+    ) -> tuple[Answer, ProviderError | None]:
         headers = {"Accept": "application/json", **self.auth_headers()}
         try:
             response = self.session.request(
@@ -193,7 +197,7 @@ class HttpClient:
         answer = Answer(response.status_code, _json_or_text(response), response.headers)
         if 200 <= response.status_code < 300:
             # A delete's answer carries nothing we read (Contactship's is an empty 204).
-            if method != "DELETE" and not isinstance(answer.body, dict | list):
+            if not any_body and not isinstance(answer.body, dict | list):
                 return answer, self.error(
                     "The answer is not JSON.",
                     code="invalid_response",

@@ -15,7 +15,7 @@ def follow_the_provider(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0009_push_attempt_misconfigured_outcome'),
+        ('integrations', '0010_connection_audience'),
     ]
 
     operations = [
