@@ -248,9 +248,21 @@ class ContactAdmin(ImportExportModelAdmin):
     def get_changeform_initial_data(self, request):
         return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
 
+    def save_model(self, request, obj, form, change):
+        # A change is written in save_related, which also sees the inlines: only there can a
+        # page sent back untouched be told from a change to a phone alone.
+        if not change:
+            super().save_model(request, obj, form, change)
+
     def save_related(self, request, form, formsets, change):
+        changed = not change or form.has_changed() or any(fs.has_changed() for fs in formsets)
+        if change and changed:
+            super().save_model(request, form.instance, form, change)
+        # Unchanged tags and inline rows are not written again: a page sent back untouched
+        # writes nothing, moves no updated_at and pushes nothing, as for the API and imports.
         super().save_related(request, form, formsets, change)
-        contact_written(contact=form.instance, created=not change)
+        if changed:
+            contact_written(contact=form.instance, created=not change)
 
     def action_checkbox(self, obj):
         # Django renders this checkbox through the form widget templates, a large share of a

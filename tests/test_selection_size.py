@@ -260,3 +260,28 @@ def test_delete_of_every_contact_with_links(staff_client, target, few_parameters
     response = staff_client.post(CONTACTS, {**data, "post": "yes"})
     assert response.status_code == 302
     assert (Contact.objects.count(), RemoteLink.objects.count()) == (0, 0)
+
+
+def test_delete_of_every_contact_keeps_the_links_whose_remote_records_are_deleted(
+    staff_client, target, few_parameters, django_capture_on_commit_callbacks
+):
+    target.on_delete = "delete"
+    target.save()
+    contacts_create(1100)
+    RemoteLink.objects.bulk_create(
+        RemoteLink(contact_id=pk, connection=target, state="synced", remote_id=f"r{pk}")
+        for pk in Contact.objects.values_list("pk", flat=True)
+    )
+    data = {
+        "action": "delete_selected",
+        "index": "0",
+        "select_across": "1",
+        helpers.ACTION_CHECKBOX_NAME: [Contact.objects.values_list("pk", flat=True)[0]],
+        "post": "yes",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(CONTACTS, data)
+    assert response.status_code == 302
+    assert Contact.objects.count() == 0
+    assert RemoteLink.objects.filter(contact=None, state="deleting").count() == 1100
+    assert DBTaskResult.objects.count() == 1100  # one remote delete each, queued on commit
