@@ -2,15 +2,16 @@
 
 One contact at a time (contact_changed), or a batch from the import (contacts_changed), which
 marks the whole batch with one call. A deleted contact's remote deletes are queued when its
-delete commits.
+delete commits. The contact admin's delete confirmation asks what happens to the links.
 """
 
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
 from crm.models import Contact
-from crm.signals import contact_changed, contacts_changed
+from crm.signals import contact_changed, contacts_changed, contacts_delete_summary
 
+from .delete_summary import contacts_delete_links_summary
 from .links import links_mark_pending
 from .remote_delete import remote_deletes_queue
 
@@ -30,3 +31,8 @@ def contact_deleted_queue_remote_deletes(sender, instance, using, **kwargs) -> N
     # Its links to connections that delete remote records were kept, `deleting`, by the
     # delete itself (models.link_contact_deleted); they are queued once it commits.
     remote_deletes_queue(using=using)
+
+
+@receiver(contacts_delete_summary, dispatch_uid="integrations.contacts_delete_links_summary")
+def contacts_delete_summarise_links(sender, contacts, **kwargs) -> list:
+    return contacts_delete_links_summary(contacts=contacts)
