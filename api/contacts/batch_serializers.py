@@ -4,7 +4,7 @@ for the OpenAPI schema. Each item itself is checked by ContactSerializer."""
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .serializers import ContactSerializer
+from .serializers import FIRST_NAME_MAX_LENGTH, ContactSerializer, FirstNameField
 
 MAX_BATCH_ITEMS = 100
 
@@ -38,9 +38,8 @@ class ContactBatchItemSerializer(ContactSerializer):
         help_text="The contact to update. Left out, the contact is matched by `email` "
         "(any case), and created when no contact has it.",
     )
-    first_name = serializers.CharField(
-        max_length=150,
-        allow_blank=True,
+    first_name = FirstNameField(
+        max_length=FIRST_NAME_MAX_LENGTH,
         required=False,
         help_text="Required to create a contact; an update keeps the stored one.",
     )

@@ -6,7 +6,6 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django_countries import countries
 from django_filters import fields as filter_fields
 from django_filters import rest_framework as filters
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import filters as rest_filters
 from rest_framework.exceptions import ErrorDetail, ValidationError
@@ -16,6 +15,7 @@ from crm.selectors import contact_search_filter
 from integrations.models import RemoteLink
 
 from ..query_params import query_parameters_check
+from .countries import country_code_pattern
 
 SEARCH_MAX_LENGTH = 200
 TAG_MAX_LENGTH = 64
@@ -73,7 +73,8 @@ class CountryCodeField(filter_fields.ChoiceField):
 @extend_schema_field(
     {
         "type": "string",
-        "pattern": "^[A-Za-z]{2}$",
+        # Upper or lower case (any case is read; the pattern lists the two usual ones).
+        "pattern": country_code_pattern(),
         "description": "ISO 3166-1 alpha-2 code, any case.",
     }
 )
@@ -87,7 +88,7 @@ class IdField(forms.IntegerField):
         super().__init__(min_value=1, max_value=2**63 - 1, **kwargs)
 
 
-@extend_schema_field(OpenApiTypes.INT)
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": 2**63 - 1})
 class IdFilter(filters.NumberFilter):
     field_class = IdField
 
@@ -145,6 +146,8 @@ class SyncStateField(forms.CharField):
     {
         "type": "string",
         "maxLength": 150,
+        # The state last, after the start or a colon (surrounding spaces are ignored).
+        "pattern": r"(^\s*|:)(" + "|".join(RemoteLink.State.values) + r")\s*$",
         "description": (
             "Contacts whose push is in this state: `failed`, or for one connection "
             "`GetRaze:failed`. States: " + ", ".join(RemoteLink.State.values) + "."
