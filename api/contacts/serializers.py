@@ -151,10 +151,11 @@ class FirstNameField(serializers.CharField):
 
 
 # The URLs Django's URLValidator takes, as far as a JSON Schema pattern can say it: a web or
-# FTP scheme, a host name with a top-level domain of letters, an optional port and path.
+# FTP scheme, a host name with a top-level domain of letters (or localhost), an optional port
+# and path.
 URL_PATTERN = (
-    r"^(https?|ftps?)://([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
-    r"(:[0-9]{1,5})?([/?#]\S*)?$"
+    r"^(https?|ftps?)://(([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+    r"|localhost)(:[0-9]{1,5})?([/?#]\S*)?$"
 )
 URL_MAX_LENGTH = 500
 
