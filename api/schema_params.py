@@ -12,8 +12,26 @@ from rest_framework.filters import OrderingFilter
 
 from .query_params import known_parameters
 
-# A string that holds something besides spaces: api.query_params refuses the others (`blank`).
-NOT_BLANK = r"\S"
+
+def _not_blank_pattern() -> str:
+    r"""A character Python's str.strip() keeps, as a JSON Schema (ECMA-262) pattern: a value
+    without one is blank to the API. ECMA's `\S` would differ on a few (U+001C to U+001F,
+    U+0085 and U+FEFF), hence the characters listed."""
+    spaces = [code for code in range(0x110000) if chr(code).isspace()]
+    ranges, start = [], spaces[0]
+    for previous, code in zip(spaces, [*spaces[1:], None], strict=True):
+        if code != previous + 1:
+            ranges.append((start, previous))
+            start = code
+    parts = (
+        f"\\u{low:04x}" if low == high else f"\\u{low:04x}-\\u{high:04x}" for low, high in ranges
+    )
+    return f"[^{''.join(parts)}]"
+
+
+# A string that holds something besides spaces: api.query_params refuses the others (`blank`),
+# and the contact's service a blank first name (`required`).
+NOT_BLANK = _not_blank_pattern()
 
 
 def query_parameters_constrained(view, parameters: list[dict[str, Any]]) -> None:

@@ -96,8 +96,13 @@ def test_the_schema_says_first_name_is_not_blank(schema, name):
     assert matches(first_name["pattern"], " Ada ")
 
 
-@pytest.mark.parametrize("blank", ["", "   "])
-def test_the_api_refuses_a_blank_first_name_as_required(api, blank):
+@pytest.mark.parametrize("blank", ["", "   ", "\x1f", "\u3000"])
+def test_the_api_refuses_a_blank_first_name_as_required(schema, api, blank):
+    # Blank as Python's str.strip() sees it (ECMA's `\S` takes U+001F for a character).
+    assert not matches(
+        component(schema, "ContactRequest")["properties"]["first_name"]["pattern"], blank
+    )
+
     response = api.post(CONTACTS_URL, {"first_name": blank}, format="json")
 
     assert response.status_code == 400
@@ -167,10 +172,11 @@ def test_every_free_text_query_parameter_says_it_is_not_blank(schema):
             continue
         assert not matches(value["pattern"], ""), parameter["name"]
         assert not matches(value["pattern"], "  "), parameter["name"]
+        assert not matches(value["pattern"], "\x1f\u3000"), parameter["name"]
 
 
 @pytest.mark.parametrize(
-    "query", ["cursor=", "created_since=", "search=", "company=%20", "tag=", "sync="]
+    "query", ["cursor=", "created_since=", "search=", "company=%20", "tag=", "sync=", "tag=%1F"]
 )
 def test_the_list_refuses_a_blank_query_value(reader, query):
     response = reader.get(f"{CONTACTS_URL}?{query}")

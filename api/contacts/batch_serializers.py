@@ -17,9 +17,12 @@ class ItemStatus:
     CHOICES = [CREATED, UPDATED, UNCHANGED, ERROR]
 
 
-# Inline, under allOf: as a plain enum the schema's enum hook would name it after the property,
-# "status", which the contact's own status enum (StatusEnum) is named after, and rename both.
-@extend_schema_field({"allOf": [{"type": "string", "enum": ItemStatus.CHOICES}]})
+# A component of its own: as a plain inline enum the schema's enum hook would name it after the
+# property, "status", which the contact's own status enum (StatusEnum) is named after, and
+# rename both; under allOf, generated clients read it as an object.
+@extend_schema_field(
+    {"type": "string", "enum": ItemStatus.CHOICES}, component_name="ItemStatusEnum"
+)
 class ItemStatusField(serializers.ChoiceField):
     pass
 

@@ -24,6 +24,7 @@ from crm.services import contact_upsert
 from crm.validation import CONTACT_FIELDS, ContactAlreadyExists
 
 from ..errors import AlreadyExists
+from ..schema_params import NOT_BLANK as NOT_BLANK_PATTERN
 from .countries import country_input_pattern
 from .links import RemoteLinkSerializer
 
@@ -34,7 +35,7 @@ MAX_CUSTOM_FIELDS = 100
 MAX_REPORTED_UNKNOWN = 20
 FIRST_NAME_MAX_LENGTH = Contact._meta.get_field("first_name").max_length
 # Never fails (a blank value does not reach it): the schema's pattern for a non-blank name.
-NOT_BLANK = RegexValidator(r"\S")
+NOT_BLANK = RegexValidator(NOT_BLANK_PATTERN)
 
 # Django's generic codes, renamed where the API documents a more precise one.
 CODE_RENAMES = {"blank": "required"}
