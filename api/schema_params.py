@@ -32,6 +32,8 @@ def _not_blank_pattern() -> str:
 # A string that holds something besides spaces: api.query_params refuses the others (`blank`),
 # and the contact's service a blank first name (`required`).
 NOT_BLANK = _not_blank_pattern()
+# Any character but those (in a URL's path, which Django's URLValidator reads with `\S`).
+NOT_SPACE = NOT_BLANK
 
 
 def query_parameters_constrained(view, parameters: list[dict[str, Any]]) -> None:

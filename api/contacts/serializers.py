@@ -25,6 +25,7 @@ from crm.validation import CONTACT_FIELDS, ContactAlreadyExists
 
 from ..errors import AlreadyExists
 from ..schema_params import NOT_BLANK as NOT_BLANK_PATTERN
+from ..schema_params import NOT_SPACE
 from .countries import country_input_pattern
 from .links import RemoteLinkSerializer
 
@@ -156,7 +157,7 @@ class FirstNameField(serializers.CharField):
 # and path.
 URL_PATTERN = (
     r"^(https?|ftps?)://(([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
-    r"|localhost)(:[0-9]{1,5})?([/?#]\S*)?$"
+    rf"|localhost)(:[0-9]{{1,5}})?([/?#]{NOT_SPACE}*)?$"
 )
 URL_MAX_LENGTH = 500
 
