@@ -96,6 +96,21 @@ def test_the_schema_says_first_name_is_not_blank(schema, name):
     assert matches(first_name["pattern"], " Ada ")
 
 
+@pytest.mark.parametrize("name", ["ContactRequest", "ContactBatchItemRequest"])
+def test_the_schema_says_a_tag_is_not_blank(schema, name):
+    tag = component(schema, name)["properties"]["tags"]["items"]
+
+    assert not any(matches(tag["pattern"], blank) for blank in ["", " ", "\x1f"])
+
+
+def test_the_api_refuses_a_blank_tag(api):
+    response = api.post(
+        CONTACTS_URL, {"first_name": "Ada", "tags": ["vip", "\x1f "]}, format="json"
+    )
+
+    assert error_codes(response) == {"tags.1": ["blank"]}
+
+
 @pytest.mark.parametrize("blank", ["", "   ", "\x1f", "\u3000"])
 def test_the_api_refuses_a_blank_first_name_as_required(schema, api, blank):
     # Blank as Python's str.strip() sees it (ECMA's `\S` takes U+001F for a character).

@@ -108,7 +108,8 @@ class PhoneNumberSerializer(RejectUnknownFieldsMixin, serializers.ModelSerialize
 
 
 class TagNamesField(serializers.ListField):
-    child = serializers.CharField(max_length=64)
+    # NOT_BLANK: a name of spaces is refused (`blank`) before it, and the schema says so.
+    child = serializers.CharField(max_length=64, validators=[NOT_BLANK])
 
     def get_attribute(self, instance: Contact):
         return instance.tags.all()
