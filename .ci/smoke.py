@@ -2,9 +2,13 @@
 
 Starts `make serve` (install without dev dependencies, collectstatic, migrate, then the Procfile's
 web, worker and scheduler under honcho) on a free port against a fresh PostgreSQL database, and
-the provider sandbox beside it. Then: a static file, an admin sign-in, /api/docs/ and every asset
-it loads (none from another host), /health/, and one contact created through the API and pushed
-by the worker to the sandbox. Last, Ctrl-C (SIGINT to the process group) must stop everything.
+the provider sandbox beside it. Then: a static file, an admin sign-in, /api/docs/ and /api/redoc/
+and every asset they load (none from another host), /health/, one contact created through the
+API and pushed by the worker to the sandbox, and the alert path: a connection given a wrong key
+is paused by the worker, the scheduler emails the alert (EMAIL_URL=filemail://, ALERT_EMAILS,
+alerts evaluated every few seconds), and once the key is fixed the connection resumes, pushes
+what waited, and the recovery is emailed. Last, Ctrl-C (SIGINT to the process group) must stop
+everything.
 
     .venv/bin/python .ci/smoke.py [postgres://postgres@127.0.0.1:5432/relay_smoke]
 
@@ -32,6 +36,9 @@ PROD_PYTHON = ROOT / ".venv-prod" / "bin" / "python"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/relay_smoke"
 START_TIMEOUT = 300  # the first `make serve` installs the production venv
 PUSH_TIMEOUT = 60
+ALERT_TIMEOUT = 60  # alerts are evaluated every ALERT_SECONDS in the smoke stack
+ALERT_SECONDS = 3
+WRONG_KEY_CONNECTION = "GetRaze wrong key"
 STOP_TIMEOUT = 30
 
 passed: list[str] = []
@@ -131,14 +138,18 @@ def probe_static_and_sign_in(base: str, password: str) -> None:
 
 
 def probe_api_docs(base: str) -> None:
-    docs = requests.get(f"{base}/api/docs/", timeout=10)
-    if not check("/api/docs/ answers 200", docs.status_code == 200, str(docs.status_code)):
-        return
-    assets = loaded_assets(docs.text)
-    foreign = [u for u in assets if urlsplit(urljoin(base, u)).netloc != urlsplit(base).netloc]
-    check("/api/docs/ loads nothing from another host", not foreign, ", ".join(foreign))
-    broken = [u for u in assets if requests.get(urljoin(base, u), timeout=10).status_code != 200]
-    check(f"/api/docs/ assets answer 200 ({len(assets)})", not broken, ", ".join(broken))
+    for page in ("/api/docs/", "/api/redoc/"):
+        docs = requests.get(f"{base}{page}", timeout=10)
+        if not check(f"{page} answers 200", docs.status_code == 200, str(docs.status_code)):
+            continue
+        assets = loaded_assets(docs.text)
+        here = urlsplit(base).netloc
+        foreign = [u for u in assets if urlsplit(urljoin(base, u)).netloc != here]
+        check(f"{page} loads nothing from another host", not foreign, ", ".join(foreign))
+        broken = [
+            u for u in assets if requests.get(urljoin(base, u), timeout=10).status_code != 200
+        ]
+        check(f"{page} assets answer 200 ({len(assets)})", bool(assets) and not broken, str(broken))
     schema = requests.get(f"{base}/api/schema/", timeout=30)
     check("/api/schema/ answers 200", schema.status_code == 200, str(schema.status_code))
 
@@ -151,29 +162,98 @@ def probe_health(base: str) -> None:
     check("/health/ answers 200", health.status_code == 200, f"{health.status_code} {health.text}")
 
 
-def probe_push(base: str, api_key: str) -> None:
-    headers = {"X-API-Key": api_key}
+def contact_create(base: str, api_key: str, email: str) -> str:
+    """Creates a contact through the API; returns its URL ("" when refused)."""
     created = requests.post(
         f"{base}/api/v1/contacts/",
-        json={"first_name": "Smoke", "last_name": "Test", "email": "smoke@example.com"},
-        headers=headers,
+        json={"first_name": "Smoke", "last_name": "Test", "email": email},
+        headers={"X-API-Key": api_key},
         timeout=10,
     )
-    if not check("contact created through the API", created.status_code == 201, created.text):
-        return
-    url = f"{base}/api/v1/contacts/{created.json()['id']}/"
-    deadline = time.monotonic() + PUSH_TIMEOUT
-    links: list = []
-    while time.monotonic() < deadline:
-        links = requests.get(url, headers=headers, timeout=10).json().get("remote_links", [])
-        if links and all(link["state"] == "synced" and link["remote_id"] for link in links):
-            break
+    if not check(f"contact {email} created through the API", created.status_code == 201):
+        return ""
+    return f"{base}/api/v1/contacts/{created.json()['id']}/"
+
+
+def contact_links(url: str, api_key: str, done, timeout: float = PUSH_TIMEOUT) -> list:
+    """The contact's provider links, read until done(links) or `timeout` seconds."""
+
+    def read() -> list:
+        if not url:
+            return []
+        return requests.get(url, headers={"X-API-Key": api_key}, timeout=10).json()["remote_links"]
+
+    return wait_for(read, done, timeout)
+
+
+def wait_for(read, done, timeout: float):
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not done(value) and time.monotonic() < deadline:
         time.sleep(0.5)
+        value = read()
+    return value
+
+
+def synced(links: list) -> bool:
+    return bool(links) and all(link["state"] == "synced" and link["remote_id"] for link in links)
+
+
+def probe_push(base: str, api_key: str) -> None:
+    links = contact_links(contact_create(base, api_key, "smoke@example.com"), api_key, synced)
+    check("the worker pushed the contact to the sandbox", synced(links), str(links))
+
+
+def mail_subjects(mail_dir: Path) -> list[str]:
+    """The subjects of the emails the stack wrote (Django's file mailer: a file per process
+    and connection, messages separated by a line of dashes)."""
+    if not mail_dir.is_dir():
+        return []
+    text = "\n".join(path.read_text(errors="replace") for path in sorted(mail_dir.iterdir()))
+    return re.findall(r"^Subject: (.+)$", text, re.MULTILINE)
+
+
+def probe_alerts(base: str, api_key: str, env: dict, sandbox_url: str, mail_dir: Path) -> None:
+    """A wrong key pauses its connection and is emailed; the fixed key resumes it, and the
+    recovery is emailed."""
+    manage(
+        env,
+        *("add_connection", WRONG_KEY_CONNECTION, "--provider", "getraze"),
+        *("--api-key", "not-the-sandbox-key", "--auto-push", "--base-url", sandbox_url),
+    )
+    url = contact_create(base, api_key, "smoke-alert@example.com")
+    alert = f"[Relay CRM] Alert: Connection {WRONG_KEY_CONNECTION} is paused"
+    subjects = wait_for(
+        lambda: mail_subjects(mail_dir), lambda found: alert in found, ALERT_TIMEOUT
+    )
     check(
-        "the worker pushed the contact to the sandbox",
-        bool(links) and all(link["state"] == "synced" for link in links),
+        "a wrong key pauses the connection and the alert is emailed",
+        alert in subjects,
+        str(subjects),
+    )
+    links = contact_links(url, api_key, lambda links: len(links) == 2)
+    check(
+        "the contact is pushed to the other connection, and waits for the paused one",
+        sorted(link["state"] for link in links) == ["pending", "synced"],
         str(links),
     )
+
+    manage(
+        env,
+        *("add_connection", WRONG_KEY_CONNECTION, "--provider", "getraze"),
+        *("--api-key", "sandbox-key", "--base-url", sandbox_url),  # the key alone changes
+    )
+    recovery = f"[Relay CRM] Resolved: Connection {WRONG_KEY_CONNECTION} is paused"
+    subjects = wait_for(
+        lambda: mail_subjects(mail_dir), lambda found: recovery in found, ALERT_TIMEOUT
+    )
+    check(
+        "the fixed key resumes the connection and the recovery is emailed",
+        recovery in subjects,
+        str(subjects),
+    )
+    links = contact_links(url, api_key, synced)
+    check("the contact that waited is pushed once the key is fixed", synced(links), str(links))
 
 
 def main() -> int:
@@ -191,6 +271,9 @@ def main() -> int:
         "PORT": str(web_port),
         "STATIC_ROOT": str(workdir / "static"),
         "IMPORT_PROGRESS_CACHE_URL": f"filecache://{workdir / 'import-progress'}",
+        "EMAIL_URL": f"filemail://{workdir / 'mail'}",
+        "ALERT_EMAILS": "ops@example.com",
+        "SCHEDULE_ALERTS": f"every {ALERT_SECONDS} seconds",
     }
     env.pop("DEBUG", None)
     base = f"http://127.0.0.1:{web_port}"
@@ -217,11 +300,11 @@ def main() -> int:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        sandbox_url = f"http://127.0.0.1:{sandbox_port}/getraze/external/v1"
         manage(
             env,
             *("add_connection", "GetRaze sandbox", "--provider", "getraze"),
-            *("--api-key", "sandbox-key", "--auto-push"),
-            *("--base-url", f"http://127.0.0.1:{sandbox_port}/getraze/external/v1"),
+            *("--api-key", "sandbox-key", "--auto-push", "--base-url", sandbox_url),
         )
         manage(
             {**env, "DJANGO_SUPERUSER_PASSWORD": password},
@@ -237,6 +320,7 @@ def main() -> int:
         probe_api_docs(base)
         probe_health(base)
         probe_push(base, api_key)
+        probe_alerts(base, api_key, env, sandbox_url, workdir / "mail")
     except subprocess.CalledProcessError as error:
         check(" ".join(error.cmd[1:3]), False, (error.stdout or "") + (error.stderr or ""))
     finally:

@@ -1,7 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
 
 from api.errors import unknown_api_url
 from api.routes import slash_optional
@@ -10,6 +14,10 @@ from api.routes import slash_optional
 # Content-Security-Policy applies unchanged. The split view serves its start-up script as a
 # file, so no inline script is needed.
 swagger_ui = SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+# ReDoc likewise, with a page of ours: drf-spectacular's loads web fonts from Google.
+redoc = SpectacularRedocView.as_view(
+    url_name="api-schema", template_name="drf_spectacular/redoc_offline.html"
+)
 
 admin.site.site_header = "Relay CRM"
 admin.site.site_title = "Relay CRM"
@@ -25,6 +33,7 @@ urlpatterns = [
         [
             path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
             path("api/docs/", swagger_ui, name="api-docs"),
+            path("api/redoc/", redoc, name="api-redoc"),
         ]
     ),
     # Any other URL under /api/ (an unknown path, an id that is not a number) is a JSON 404,

@@ -12,12 +12,14 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_POST
 from django_countries.filters import CountryFilter
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, XLSX
 
+from .admin_delete import contacts_delete_selected
+from .deletion import contact_delete, contacts_delete
 from .forms import (
     CUSTOM_FIELD_PREFIX,
     ContactAdminForm,
@@ -97,6 +99,7 @@ class ContactAdmin(ImportExportModelAdmin):
         "updated_at",
     )
     list_display_links = ("full_name",)
+    actions = ["delete_selected"]  # ours, in place of Django's (below)
     list_filter = (
         "tags",
         "stage",
@@ -236,12 +239,37 @@ class ContactAdmin(ImportExportModelAdmin):
         }
         return TemplateResponse(request, "admin/crm/contact/import_progress.html", context)
 
+    @admin.action(
+        permissions=["delete"], description=gettext_lazy("Delete selected %(verbose_name_plural)s")
+    )
+    def delete_selected(self, request, queryset):
+        """Django's action at any selection size: a summary, then a delete by chunks."""
+        return contacts_delete_selected(self, request, queryset)
+
     def get_changeform_initial_data(self, request):
         return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
 
+    def save_model(self, request, obj, form, change):
+        # A change is written in save_related, which also sees the inlines: only there can a
+        # page sent back untouched be told from a change to a phone alone.
+        if not change:
+            super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj):
+        contact_delete(contact=obj)  # the delete rules of provider links apply
+
+    def delete_queryset(self, request, queryset):
+        contacts_delete(contacts=queryset)
+
     def save_related(self, request, form, formsets, change):
+        changed = not change or form.has_changed() or any(fs.has_changed() for fs in formsets)
+        if change and changed:
+            super().save_model(request, form.instance, form, change)
+        # Unchanged tags and inline rows are not written again: a page sent back untouched
+        # writes nothing, moves no updated_at and pushes nothing, as for the API and imports.
         super().save_related(request, form, formsets, change)
-        contact_written(contact=form.instance, created=not change)
+        if changed:
+            contact_written(contact=form.instance, created=not change)
 
     def action_checkbox(self, obj):
         # Django renders this checkbox through the form widget templates, a large share of a

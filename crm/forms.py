@@ -43,6 +43,17 @@ def custom_field_formfield(definition: CustomField) -> forms.Field:
             return forms.CharField(max_length=CustomField.TEXT_MAX_LENGTH, **options)
 
 
+def stored_value(field: forms.Field, value):
+    """A stored custom value as its form field's Python value (a date, a Decimal), so that a
+    page sent back untouched has not changed; a value the field cannot read is shown as is."""
+    if value is None:
+        return None
+    try:
+        return field.to_python(value if isinstance(value, bool) else str(value))
+    except ValidationError:
+        return value
+
+
 class ContactAdminForm(forms.ModelForm):
     """The contact form, with one form field per CustomField definition."""
 
@@ -56,8 +67,8 @@ class ContactAdminForm(forms.ModelForm):
         stored = self.instance.custom_fields or {}
         for key, definition in self.custom_field_definitions.items():
             name = CUSTOM_FIELD_PREFIX + key
-            self.fields[name] = custom_field_formfield(definition)
-            self.initial.setdefault(name, stored.get(key))
+            self.fields[name] = field = custom_field_formfield(definition)
+            self.initial.setdefault(name, stored_value(field, stored.get(key)))
 
     @classmethod
     def custom_field_names(cls) -> list[str]:

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import (
     CharField,
+    Model,
     OuterRef,
     Q,
     QuerySet,
@@ -18,6 +19,7 @@ from django.db.models import (
 from django.db.models.functions import Lower
 
 from .chunks import chunks
+from .deletion import contact_cascade
 from .models import Contact, PhoneNumber, normalize_email
 
 _PHONE_LIKE = re.compile(r"^[\d\s()+\-./]+$")
@@ -129,3 +131,19 @@ def contacts_find_by_email(*, emails: Iterable[str]) -> dict[str, Contact]:
         for contact in contacts:
             found.setdefault(contact.email.lower(), contact)
     return found
+
+
+def contacts_delete_summary(*, contacts: QuerySet[Contact]) -> list[tuple[type[Model], int]]:
+    """What deleting `contacts` removes: each model the delete reaches, with its row count.
+
+    The contacts themselves first, then every model their delete cascades to (phone numbers,
+    tag assignments, and those of the other apps, found through the models' relations), each
+    counted with the selection as a subquery, so a selection of any size binds no id and no
+    row is read into memory. Models with no row to delete are left out.
+    """
+    selection = contacts.order_by().values("pk")
+    counts = [
+        (model, model._meta.base_manager.filter(**{f"{path}__in": selection}).count())
+        for model, path in contact_cascade().models
+    ]
+    return [(model, count) for model, count in counts if count]

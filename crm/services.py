@@ -5,8 +5,9 @@ rules in crm.validation, and each write ends with a crm.signals signal so other 
 react inside the same transaction.
 """
 
+import enum
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
@@ -23,7 +24,17 @@ from .validation import ContactAlreadyExists, ContactWrite, contact_prepare, tag
 CONTACT_UPDATE_BATCH = 200
 
 
-@transaction.atomic
+class WriteOutcome(enum.StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"  # an update that would leave the contact as stored: nothing written
+
+
+class ContactWritten(NamedTuple):
+    contact: Contact
+    outcome: WriteOutcome
+
+
 def contact_upsert(
     *,
     contact: Contact | None = None,
@@ -32,7 +43,28 @@ def contact_upsert(
     tags: Iterable[str] | None = None,
     custom_fields: Mapping[str, Any] | None = None,
 ) -> Contact:
-    """Create a contact (no `contact`) or update one, with its phones, tags and custom fields.
+    """Create a contact (no `contact`) or update one: `contact_write`, for callers that need
+    only the contact."""
+    return contact_write(
+        contact=contact,
+        data=data,
+        phone_numbers=phone_numbers,
+        tags=tags,
+        custom_fields=custom_fields,
+    ).contact
+
+
+@transaction.atomic
+def contact_write(
+    *,
+    contact: Contact | None = None,
+    data: Mapping[str, Any] | None = None,
+    phone_numbers: Sequence[Mapping[str, Any]] | None = None,
+    tags: Iterable[str] | None = None,
+    custom_fields: Mapping[str, Any] | None = None,
+) -> ContactWritten:
+    """Create a contact (no `contact`) or update one, with its phones, tags and custom fields;
+    returns the contact and whether it was created, updated or left unchanged.
 
     Only what is passed is written: `data` sets the given scalar fields; `phone_numbers`,
     `tags` and `custom_fields`, when not None, replace the contact's complete set.
@@ -51,7 +83,7 @@ def contact_upsert(
     )
     contact, created = write.contact, write.created
     if stored is not None and not contact_write_changes(write=write, stored=stored):
-        return contact
+        return ContactWritten(contact, WriteOutcome.UNCHANGED)
 
     duplicate = contact_find_duplicate(email=contact.email, exclude_pk=contact.pk)
     if duplicate is not None:
@@ -72,7 +104,7 @@ def contact_upsert(
     # contact_written without its primary-phone query: contact_prepare already made one of
     # the phones it cleaned primary, which the batch writer relies on too.
     contact_changed.send(sender=Contact, contact=contact, created=created)
-    return contact
+    return ContactWritten(contact, WriteOutcome.CREATED if created else WriteOutcome.UPDATED)
 
 
 def contact_column_values(contact: Contact) -> dict[str, Any]:

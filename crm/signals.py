@@ -10,3 +10,7 @@ contact_changed = Signal()
 # contact_changed per contact, inside the writing transaction. Arguments: contact_ids (every
 # contact written), created_ids (those of them that are new).
 contacts_changed = Signal()
+
+# Sent by crm.deletion before each chunk of contacts is deleted, inside the deleting
+# transaction, so other apps can keep what must outlive them. Arguments: contact_ids.
+contacts_deleting = Signal()

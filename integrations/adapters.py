@@ -4,9 +4,9 @@ hash that tells whether a provider already has a payload."""
 import hashlib
 import json
 
-from django.db import transaction
+from django.utils import timezone
 
-from .models import Connection
+from .models import Connection, RemoteReference
 from .providers import Adapter, adapter_class
 from .providers.base_http import session_for
 
@@ -18,9 +18,7 @@ def adapter_for(connection: Connection, **kwargs) -> Adapter:
         options=connection.options,
         session=session_for(("connection", connection.pk)),
         # What an adapter learns for later pushes (Close's lead per company) is kept here.
-        remember=lambda key, entries: connection_options_merge(
-            connection=connection, key=key, entries=entries
-        ),
+        references=ConnectionReferences(connection),
         **kwargs,
     )
 
@@ -30,12 +28,35 @@ def payload_hash(payload: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def connection_options_merge(*, connection: Connection, key: str, entries: dict) -> None:
-    """Merge `entries` into the object stored under the connection's option `key`, under a
-    row lock, so two workers remembering different entries at once both keep theirs."""
-    with transaction.atomic():
-        locked = Connection.objects.select_for_update().get(pk=connection.pk)
-        options = dict(locked.options or {})
-        options[key] = {**(options.get(key) or {}), **entries}
-        Connection.objects.filter(pk=connection.pk).update(options=options)
-    connection.options = options
+class ConnectionReferences:
+    """An adapter's references (providers.base.References) kept in RemoteReference rows of
+    its connection, out of the options staff edit."""
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+
+    def get(self, kind: str, key: str) -> str | None:
+        rows = RemoteReference.objects.filter(connection=self.connection, kind=kind, key=key[:255])
+        return rows.values_list("remote_id", flat=True).first()
+
+    def put(self, kind: str, key: str, remote_id: str) -> None:
+        # An upsert: two workers remembering the same key at once both succeed, the last wins.
+        row = RemoteReference(
+            connection=self.connection,
+            kind=kind,
+            key=key[:255],
+            remote_id=remote_id,
+            updated_at=timezone.now(),
+        )
+        RemoteReference.objects.bulk_create(
+            [row],
+            update_conflicts=True,
+            unique_fields=["connection", "kind", "key"],
+            update_fields=["remote_id", "updated_at"],
+        )
+
+    def drop(self, kind: str, key: str, remote_id: str) -> None:
+        # Only the entry that was found gone: another worker's newer one stays.
+        RemoteReference.objects.filter(
+            connection=self.connection, kind=kind, key=key[:255], remote_id=remote_id
+        ).delete()

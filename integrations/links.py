@@ -9,13 +9,18 @@ import datetime
 from collections.abc import Iterable
 
 from django.db import connections, router, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from crm.models import Contact
 
 from .models import Connection, RemoteLink
-from .queue import link_pushes_enqueue, link_pushes_queue, tasks_enqueue
+from .queue import (
+    link_pushes_enqueue,
+    link_pushes_queue,
+    queued_trusted_after,
+    tasks_enqueue,
+)
 
 CHUNK = 1000  # contacts or links per statement, at most
 
@@ -35,9 +40,10 @@ def links_mark_pending(
     """Mark the links of `contacts` to `connections` pending and queue their push.
 
     `connections` defaults to every enabled auto-push connection. Missing links are created.
-    Runs in the caller's transaction, and the push is queued once per link per transaction
-    (see `queue.link_pushes_queue`): a single contact's link gets its own `push_link` task,
-    many links go by batches to `push_links`, which settles the unchanged ones in bulk.
+    Runs in the caller's transaction. A link whose push task is queued and not yet started
+    rides on it (see `queue.queued_trusted_after`); for the others, a single contact's link
+    gets its own `push_link` task, many links go by batches to `push_links`, which settles
+    the unchanged ones in bulk.
     Returns the number of links marked.
     """
     connection_ids = None if connections is None else [c.pk for c in connections]
@@ -63,7 +69,7 @@ def links_mark_pending(
                 now=now,
             )
             marked += len(rows)
-            link_pushes_queue(links=rows)
+            link_pushes_queue(links=[(pk, conn) for pk, conn, queue_it in rows if queue_it])
     return marked
 
 
@@ -84,11 +90,21 @@ def _pending_fields(now) -> dict:
     return {**_pending_values(now), "generation": F("generation") + 1}
 
 
+def _queued_mark(now) -> Case:
+    """A link's `push_queued_at` once marked pending at `now`: kept while its queued task has
+    not started (that task will read the change), else `now`, and a task is queued."""
+    return Case(
+        When(push_queued_at__gt=queued_trusted_after(now), then=F("push_queued_at")),
+        default=Value(now),
+    )
+
+
 def _links_upsert_pending(
     *, contact_ids: list[int], connection_ids: list[int] | None, now
-) -> list[tuple[int, int, int]]:
+) -> list[tuple[int, int, bool]]:
     """Create or mark pending afresh the links of `contact_ids` to `connection_ids` (None:
-    the enabled auto-push connections). Returns [(link_id, connection_id, generation)].
+    the enabled auto-push connections). Returns [(link_id, connection_id, queue_it)]:
+    `queue_it` is false for a link whose queued push task will read this change.
 
     One statement, where the ORM needs four (read the connections, insert the missing links,
     update them all, read their ids): INSERT … SELECT … ON CONFLICT DO UPDATE … RETURNING,
@@ -106,7 +122,7 @@ def _links_upsert_pending(
     # Every other column gets what a new RemoteLink would: the model's defaults, so a column
     # added later is filled like the ORM would fill it, with the pending values on top.
     # A new link starts at generation 1: created, then marked pending once.
-    template = RemoteLink(**_pending_values(now), generation=1)
+    template = RemoteLink(**_pending_values(now), generation=1, push_queued_at=now)
     columns, values = [], []
     for field in meta.concrete_fields:
         if field.primary_key or field.attname in ("contact_id", "connection_id"):
@@ -121,6 +137,15 @@ def _links_upsert_pending(
         assigned.append(field.get_db_prep_save(value, connection))
     generation = quote(meta.get_field("generation").column)
     assignments.append(f"{generation} = {table}.{generation} + 1")
+    # A queued push that has not started keeps its mark (it will read this change); any
+    # other link is marked now, and RETURNING tells which: those are queued by the caller.
+    queued_field = meta.get_field("push_queued_at")
+    queued = quote(queued_field.column)
+    assignments.append(
+        f"{queued} = CASE WHEN {table}.{queued} > %s THEN {table}.{queued} ELSE %s END"
+    )
+    now_value = queued_field.get_db_prep_save(now, connection)
+    assigned += [queued_field.get_db_prep_save(queued_trusted_after(now), connection), now_value]
     if connection_ids is None:
         enabled = quote(Connection._meta.get_field("enabled").column)
         auto_push = quote(Connection._meta.get_field("auto_push").column)
@@ -136,7 +161,7 @@ def _links_upsert_pending(
         "SELECT c.{cid}, k.{kid}, {placeholders} FROM {contacts} c, {conns} k "
         "WHERE c.{cid} IN ({ids}) AND {which} "
         "ON CONFLICT ({contact}, {conn}) DO UPDATE SET {assignments} "
-        "RETURNING {table}.{pk}, {table}.{conn}, {table}.{generation}"
+        "RETURNING {table}.{pk}, {table}.{conn}, {table}.{queued} = %s"
     ).format(
         table=table,
         contact=quote(contact_field.column),
@@ -151,11 +176,11 @@ def _links_upsert_pending(
         which=which,
         assignments=", ".join(assignments),
         pk=quote(meta.pk.column),
-        generation=generation,
+        queued=queued,
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, *contact_ids, *which_params, *assigned])
-        return [tuple(row) for row in cursor.fetchall()]
+        cursor.execute(sql, [*values, *contact_ids, *which_params, *assigned, now_value])
+        return [(pk, conn, bool(queue_it)) for pk, conn, queue_it in cursor.fetchall()]
 
 
 def links_retry(*, links: QuerySet[RemoteLink]) -> int:
@@ -168,9 +193,10 @@ def links_retry(*, links: QuerySet[RemoteLink]) -> int:
         link_ids = list(links.order_by().values_list("pk", flat=True))
         for start in range(0, len(link_ids), size):
             chunk = RemoteLink.objects.filter(pk__in=link_ids[start : start + size]).order_by()
-            chunk.update(**_pending_fields(now))
-            # Read after the update, which holds the rows: the generations it gave them.
-            link_pushes_queue(links=list(chunk.values_list("pk", "connection_id", "generation")))
+            chunk.update(**_pending_fields(now), push_queued_at=_queued_mark(now))
+            # Read after the update, which holds the rows: the marks it gave them.
+            rows = chunk.values_list("pk", "connection_id", "push_queued_at")
+            link_pushes_queue(links=[(pk, conn) for pk, conn, at in rows if at == now])
     return len(link_ids)
 
 
@@ -187,7 +213,9 @@ def links_enqueue_pending(
     waiting for a retry gets its own task at its time.
     """
     links = RemoteLink.objects.filter(
-        state=RemoteLink.State.PENDING, connection__enabled=True, connection__paused_at=None
+        state__in=[RemoteLink.State.PENDING, RemoteLink.State.DELETING],
+        connection__enabled=True,
+        connection__paused_at=None,
     )
     if connection is not None:
         links = links.filter(connection=connection)

@@ -15,6 +15,15 @@ from .providers import default_base_url, provider_choices
 class Connection(models.Model):
     """One account at one provider that contacts are pushed to."""
 
+    class Mode(models.TextChoices):
+        UPSERT = "upsert", "Update or create"
+        CREATE_ONLY = "create_only", "Create only"
+        UPDATE_ONLY = "update_only", "Update only"
+
+    class OnDelete(models.TextChoices):
+        KEEP = "keep", "Keep the remote record"
+        DELETE = "delete", "Delete the remote record"
+
     name = models.CharField(max_length=100, unique=True)
     provider = models.CharField(max_length=20, choices=provider_choices)
     base_url = models.URLField(
@@ -34,6 +43,28 @@ class Connection(models.Model):
     )
     concurrency = models.PositiveSmallIntegerField(
         default=2, help_text="Pushes to this connection running at once, across all workers."
+    )
+    mode = models.CharField(
+        "sync mode",
+        max_length=20,
+        choices=Mode.choices,
+        default=Mode.UPSERT,
+        help_text=(
+            "Update or create: every contact is kept up to date there. Create only: a contact "
+            "is created once and never updated. Update only: only contacts the provider "
+            "already has (found by its lookup) are linked and updated; the others are skipped."
+        ),
+    )
+    on_delete = models.CharField(
+        "when a contact is deleted",
+        max_length=10,
+        choices=OnDelete.choices,
+        default=OnDelete.KEEP,
+        help_text=(
+            "Delete: a contact deleted here (admin, API, bulk delete) has its record deleted at "
+            "the provider too, through the worker like a push; its link stays until that is "
+            "settled. Keep: the remote record stays."
+        ),
     )
     rate_limit = models.FloatField(
         "requests per second",
@@ -83,6 +114,33 @@ class Connection(models.Model):
         return self.enabled and not self.is_paused
 
 
+class RemoteReference(models.Model):
+    """A remote object the engine remembers for a connection, apart from the options staff
+    edit: Close's lead of each company (kind "lead", key the company name in casefold).
+
+    Dropped when the provider says the object no longer exists, then found or made again.
+    """
+
+    connection = models.ForeignKey(
+        Connection, on_delete=models.CASCADE, related_name="remote_references"
+    )
+    kind = models.CharField(max_length=20)
+    key = models.CharField(max_length=255)
+    remote_id = models.CharField("remote ID", max_length=255)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kind", "key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "kind", "key"], name="integrations_reference_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key} → {self.remote_id}"
+
+
 class ConnectionSlot(models.Model):
     """One of a connection's `concurrency` push slots, leased by a worker for one push.
 
@@ -113,8 +171,19 @@ class RemoteLink(models.Model):
         SYNCED = "synced", "Synced"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
+        # The contact was deleted and its connection deletes remote records: queued.
+        DELETING = "deleting", "Deleting"
+        DELETED = "deleted", "Deleted"  # the remote record was deleted (or was already gone)
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="remote_links")
+    # Null once the contact is deleted, while the link waits for its remote delete (see
+    # integrations.remote_delete): the remote ID and the attempts stay until it is settled.
+    contact = models.ForeignKey(
+        Contact,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="remote_links",
+    )
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="links")
     remote_id = models.CharField("remote ID", max_length=255, blank=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
@@ -127,11 +196,17 @@ class RemoteLink(models.Model):
     )
     last_pushed_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # A create whose answer was lost and whose lookup missed (Close's search index lags behind
+    # its creates): until this time no push may create again, only look the record up.
+    create_unresolved_until = models.DateTimeField(null=True, blank=True, editable=False)
     last_error_code = models.CharField(max_length=100, blank=True)
     last_error_message = models.TextField(blank=True)
     # A worker's claim while it pushes, so two workers never push the same link at once.
     claimed_by = models.CharField(max_length=64, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # When a task that will push this link was queued, until that task starts: a change made
+    # meanwhile rides on it instead of queueing another (see integrations/queue.py).
+    push_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -148,7 +223,8 @@ class RemoteLink(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.contact_id} → {self.connection}"
+        contact = self.contact_id if self.contact_id is not None else "deleted contact"
+        return f"{contact} → {self.connection}"
 
     @property
     def last_error(self) -> dict | None:
@@ -164,6 +240,7 @@ class PushAttempt(models.Model):
         CREATE = "create", "Create"
         UPDATE = "update", "Update"
         LOOKUP = "lookup", "Lookup"
+        DELETE = "delete", "Delete"
 
     class Outcome(models.TextChoices):
         STARTED = "started", "Started"  # still running, or the worker died during the call
@@ -172,6 +249,9 @@ class PushAttempt(models.Model):
         RETRY = "retry", "Retryable error"
         FAILED = "failed", "Permanent error"
         AUTH = "auth", "Authentication error"
+        # The provider refused the connection's settings (a team the key may not use): no
+        # push can succeed until staff fix them.
+        MISCONFIGURED = "misconfigured", "Connection misconfigured"
 
     link = models.ForeignKey(RemoteLink, on_delete=models.CASCADE, related_name="push_attempts")
     operation = models.CharField(max_length=10, choices=Operation.choices)
@@ -180,7 +260,7 @@ class PushAttempt(models.Model):
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     http_status = models.PositiveSmallIntegerField("HTTP status", null=True, blank=True)
-    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.STARTED)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.STARTED)
     error_code = models.CharField(max_length=100, blank=True)
     error_message = models.TextField(blank=True)
 

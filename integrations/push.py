@@ -11,15 +11,12 @@ Every step is idempotent, so the at-least-once worker may run a push twice or cr
 """
 
 import datetime
-import enum
-import logging
-import random
 import uuid
 from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Q
 from django.utils import timezone
 
 from crm.models import Contact
@@ -27,81 +24,69 @@ from crm.models import Contact
 from .adapters import adapter_for, payload_hash
 from .connections import connection_pause
 from .crypto import SecretUnreadable
-from .models import Connection, PushAttempt, RemoteLink
+from .models import Connection, RemoteLink
 from .providers import Adapter, ProviderError
-from .queue import tasks_enqueue
+from .push_attempts import AttemptRecorder, LinkGone, RequestBudget
+from .push_outcomes import Result, link_failed, link_finish, link_requeue, retry_delay
+from .queue import queued_pushes_start, tasks_enqueue
+from .remote_delete import link_remote_delete
 from .throttle import (
     Throttled,
     backlog_spread,
-    rate_pause,
     rate_reserve,
     schedule_wait,
     slot_acquire,
     slot_release,
 )
 
-logger = logging.getLogger(__name__)
+__all__ = ["Result", "link_push", "retry_delay", "settled_without_request"]
 
-
-class Result(enum.StrEnum):
-    SYNCED = "synced"
-    UNCHANGED = "unchanged"  # the provider already has this payload: nothing sent
-    SKIPPED = "skipped"  # the provider cannot accept this contact
-    FAILED = "failed"  # permanent error
-    RETRY = "retry"  # retryable error: pushed again later
-    PAUSED = "paused"  # credentials refused: the connection is paused
-    INACTIVE = "inactive"  # connection disabled or paused: the link waits, pending
-    NOT_PENDING = "not_pending"  # an older task for a link already handled
-    BUSY = "busy"  # claimed by another worker, or no concurrency slot: queued again
-    THROTTLED = "throttled"  # over the rate limit: queued again
-    GONE = "gone"  # the link was deleted
-
-
-def retry_delay(*, attempts: int, retry_after: float | None = None) -> float:
-    """Seconds before the next try: the provider's Retry-After when given, else exponential
-    backoff up to a cap; jitter spreads retries so a provider's recovery isn't a stampede."""
-    config = settings.INTEGRATIONS
-    if retry_after is not None:
-        return retry_after + random.uniform(0, min(5.0, retry_after * 0.1))  # noqa: S311
-    backoff = min(config["BACKOFF_CAP"], config["BACKOFF_BASE"] * 2 ** max(0, attempts - 1))
-    return random.uniform(backoff / 2, backoff)  # noqa: S311
+# A link a push acts on: pending, or waiting for the delete of its contact's remote record.
+DUE_STATES = (RemoteLink.State.PENDING, RemoteLink.State.DELETING)
 
 
 def link_push(*, link_id: int) -> Result:
     """Push one link if it is pending; called by the worker's task."""
+    queued_pushes_start(link_ids=[link_id])
     link = RemoteLink.objects.select_related("connection").filter(pk=link_id).first()
     if link is None:
         return Result.GONE
     connection = link.connection
     if not connection.is_active:
         return Result.INACTIVE
-    if link.state != RemoteLink.State.PENDING:
+    if link.state not in DUE_STATES:
         return Result.NOT_PENDING
     held = schedule_wait(connection)
     if held > settings.INTEGRATIONS["MAX_INLINE_WAIT"]:
         # rate_reserve would refuse this push: queue it for later before any claim, read or
         # payload: while a provider's Retry-After holds the connection, every worker would
         # otherwise do all of that for each queued push, only to be refused.
-        _requeue(link, wait=held, spread=backlog_spread(connection=connection))
+        link_requeue(link, wait=held, spread=backlog_spread(connection=connection))
         return Result.THROTTLED
     holder = uuid.uuid4().hex
     if not _link_claim(link, holder):
-        _requeue(link, wait=1.0)
+        link_requeue(link, wait=1.0)
         return Result.BUSY
     try:
         link.refresh_from_db()
-        if link.state != RemoteLink.State.PENDING:
+        if link.state not in DUE_STATES:
             return Result.NOT_PENDING
+        if link.contact_id is None:  # the contact was deleted: delete its remote record
+            return link_remote_delete(link=link, connection=connection, holder=holder)
         prepared = _prepare(link, connection)
         if isinstance(prepared, Result):
             return prepared  # decided without a request: no slot or rate budget is spent
         if not slot_acquire(connection=connection, holder=holder):
-            _requeue(link, wait=1.0, spread=backlog_spread(connection=connection))
+            link_requeue(link, wait=1.0, spread=backlog_spread(connection=connection))
             return Result.BUSY
         try:
             return _deliver(link, connection, prepared)
+        except LinkGone:
+            # The contact, and its link with it, was deleted during the push: nothing is left
+            # to record the result on, and the deletion decided what happens remotely.
+            return Result.GONE
         except Throttled as throttled:
-            _requeue(link, wait=throttled.wait, spread=backlog_spread(connection=connection))
+            link_requeue(link, wait=throttled.wait, spread=backlog_spread(connection=connection))
             return Result.THROTTLED
         finally:
             slot_release(connection=connection, holder=holder)
@@ -141,7 +126,7 @@ def _prepare(link: RemoteLink, connection: Connection) -> "Prepared | Result":
     settled = settled_without_request(link, adapter, payload, digest)
     if settled is not None:
         result, state, fields = settled
-        _finish(link, generation, state, **fields)
+        link_finish(link, generation, state, **fields)
         return result
     context = adapter.build_context(contact)
     return Prepared(generation, adapter, budget, payload, context, digest)
@@ -159,6 +144,10 @@ def settled_without_request(
     if link.remote_id and digest == link.payload_hash:
         cleared = {"attempts": 0, "last_error_code": "", "last_error_message": ""}
         return Result.UNCHANGED, RemoteLink.State.SYNCED, cleared
+    if link.remote_id and link.connection.mode == Connection.Mode.CREATE_ONLY:
+        reason = f"Create only: changes are not sent to {link.connection.name}."
+        errors = {"last_error_code": "create_only", "last_error_message": reason}
+        return Result.SKIPPED, RemoteLink.State.SKIPPED, errors
     return None
 
 
@@ -167,11 +156,36 @@ def _deliver(link: RemoteLink, connection: Connection, prepared: Prepared) -> Re
     requests = 1 if link.remote_id else 2
     rate_reserve(connection=connection, requests=requests)
     prepared.budget.booked = requests
+    unresolved = create_unresolved(link)
     try:
-        remote_id = _send(prepared.adapter, link.remote_id, prepared.payload, prepared.context)
+        remote_id = _send(
+            prepared.adapter,
+            link.remote_id,
+            prepared.payload,
+            prepared.context,
+            unresolved,
+            connection.mode,
+        )
     except ProviderError as error:
-        return _failed(link, connection, prepared.generation, error)
-    _finish(
+        return link_failed(link, connection, prepared.generation, error)
+    except CreateUnresolved:
+        return _wait_for_unresolved_create(link)
+    except NotAtProvider:
+        label = prepared.adapter.label
+        reason = f"Update only: {label} has no record of this contact, so none is created."
+        link_finish(
+            link,
+            prepared.generation,
+            RemoteLink.State.SKIPPED,
+            remote_id="",
+            payload_hash="",
+            attempts=0,
+            next_attempt_at=None,
+            last_error_code="not_at_provider",
+            last_error_message=reason,
+        )
+        return Result.SKIPPED
+    link_finish(
         link,
         prepared.generation,
         RemoteLink.State.SYNCED,
@@ -180,14 +194,58 @@ def _deliver(link: RemoteLink, connection: Connection, prepared: Prepared) -> Re
         last_pushed_at=timezone.now(),
         attempts=0,
         next_attempt_at=None,
+        create_unresolved_until=None,
         last_error_code="",
         last_error_message="",
     )
     return Result.SYNCED
 
 
-def _send(adapter: Adapter, remote_id: str, payload: dict, context: object) -> str:
-    """Create or update the remote record; return its ID."""
+class NotAtProvider(Exception):
+    """Update only: the provider's lookup finds no record of this contact."""
+
+
+class CreateUnresolved(Exception):
+    """A create is unresolved (see `create_unresolved`) and the lookup still misses."""
+
+
+def create_unresolved(link: RemoteLink) -> bool:
+    """Whether an earlier create's answer was lost and its record not found yet, with its
+    retry still to come: until then a push may look the record up but never create it, so a
+    change made meanwhile cannot make a second record at a provider whose search lags."""
+    until = link.create_unresolved_until
+    return not link.remote_id and until is not None and until > timezone.now()
+
+
+def _wait_for_unresolved_create(link: RemoteLink) -> Result:
+    """Leave the link pending until the unresolved create's retry, which looks again."""
+    until = link.create_unresolved_until
+    message = (
+        "A create's answer was lost and the provider doesn't find the record yet: looked up "
+        f"again at {until:%Y-%m-%d %H:%M:%S} UTC before any new create."
+    )
+    with transaction.atomic():
+        RemoteLink.objects.filter(pk=link.pk).update(
+            next_attempt_at=until,
+            last_error_code="create_unresolved",
+            last_error_message=message,
+            updated_at=timezone.now(),
+        )
+        tasks_enqueue([(link.pk, until)])
+    return Result.RETRY
+
+
+def _send(
+    adapter: Adapter,
+    remote_id: str,
+    payload: dict,
+    context: object,
+    unresolved: bool = False,
+    mode: str = Connection.Mode.UPSERT,
+) -> str:
+    """Create or update the remote record; return its ID. With `unresolved`, a record the
+    lookup doesn't find is not created (CreateUnresolved); nor in the mode update only
+    (NotAtProvider). In the mode create only, a record found is linked and left as it is."""
     if remote_id:
         try:
             adapter.update(remote_id, payload)
@@ -197,14 +255,25 @@ def _send(adapter: Adapter, remote_id: str, payload: dict, context: object) -> s
             if error.status != 404 or error.misconfigured:
                 raise
             # Deleted on the provider's side: create it again and record the new ID.
-    return _create(adapter, payload, context)
+            unresolved = False
+    if mode == Connection.Mode.UPDATE_ONLY:
+        found = adapter.lookup(payload)
+        if found is None:
+            raise NotAtProvider
+        adapter.update(found, payload)
+        return found
+    return _create(adapter, payload, context, unresolved, mode != Connection.Mode.CREATE_ONLY)
 
 
-def _create(adapter: Adapter, payload: dict, context: object) -> str:
+def _create(
+    adapter: Adapter, payload: dict, context: object, unresolved: bool, update_found: bool
+) -> str:
     # Look up first: a provider may accept duplicates silently instead of answering 409
     # (GetRaze has no unique index on email), and an earlier try may have created it.
     found = adapter.lookup(payload)
     if found is None:
+        if unresolved:
+            raise CreateUnresolved
         try:
             return adapter.create(payload, context=context)
         except ProviderError as error:
@@ -214,60 +283,15 @@ def _create(adapter: Adapter, payload: dict, context: object) -> str:
                 raise
             found = adapter.lookup(payload)
             if found is None:
+                # Our create may still show up (a search index lagging behind it): no push
+                # creates again before the retry has looked once more.
+                error.create_unresolved = error.ambiguous
                 raise
     # The found record may hold older data (a 409) or be the create whose answer was lost:
     # one update makes sure it holds ours. An extra call, accepted for certainty.
-    adapter.update(found, payload)
+    if update_found:
+        adapter.update(found, payload)
     return found
-
-
-def _failed(
-    link: RemoteLink, connection: Connection, generation: int, error: ProviderError
-) -> Result:
-    errors = {"last_error_code": error.code[:100], "last_error_message": error.message}
-    attempts = link.attempts + 1
-    if error.misconfigured:
-        connection_pause(connection=connection, reason=str(error))
-        # Not the contact's fault: it stays pending and is pushed when the connection resumes.
-        _finish(link, generation, RemoteLink.State.PENDING, attempts=attempts, **errors)
-        return Result.PAUSED
-    if error.permanent:
-        _finish(link, generation, RemoteLink.State.FAILED, attempts=attempts, **errors)
-        return Result.FAILED
-    if error.retry_after is not None:
-        # The provider said when the connection may send again (a 429, a 503 in maintenance):
-        # the whole connection waits until then, not only this link, and this push is retried
-        # right then; the schedule spaces it from the others, so it needs no jitter. Not
-        # counted as an attempt: a wait the provider asked for must not grow the backoff of
-        # a later real failure.
-        next_at = rate_pause(connection=connection, seconds=error.retry_after)
-        delay, attempts = error.retry_after, link.attempts
-    else:
-        delay = retry_delay(attempts=attempts)
-        next_at = timezone.now() + datetime.timedelta(seconds=delay)
-    # Together or not at all: a pending link always has its retry queued.
-    with transaction.atomic():
-        _finish(
-            link,
-            generation,
-            RemoteLink.State.PENDING,
-            attempts=attempts,
-            next_attempt_at=next_at,
-            **errors,
-        )
-        tasks_enqueue([(link.pk, next_at if delay > 0 else None)])
-    logger.info("Push of link %s will be retried in %.1fs: %s", link.pk, delay, error)
-    return Result.RETRY
-
-
-def _finish(link: RemoteLink, generation: int, state: str, **fields) -> None:
-    """Store a push's result. The state is only set if no change arrived during the push;
-    otherwise the link stays pending and the push queued by that change sends it."""
-    RemoteLink.objects.filter(pk=link.pk).update(
-        state=Case(When(generation=generation, then=Value(state)), default=F("state")),
-        updated_at=timezone.now(),
-        **fields,
-    )
 
 
 def _link_claim(link: RemoteLink, holder: str) -> bool:
@@ -279,67 +303,3 @@ def _link_claim(link: RemoteLink, holder: str) -> bool:
             claimed_by=holder, claimed_until=now + lease
         )
     )
-
-
-class RequestBudget:
-    """The adapter's throttle hook: requests beyond what the push booked are charged too."""
-
-    def __init__(self, connection: Connection):
-        self.connection = connection
-        self.booked = 0
-
-    def spend(self) -> None:
-        if self.booked > 0:
-            self.booked -= 1
-        else:
-            rate_reserve(connection=self.connection, requests=1, wait=False)
-
-
-def _requeue(link: RemoteLink, *, wait: float, spread: float = 0.0) -> None:
-    # Spread re-queued pushes so a backlog doesn't come back all at the same instant.
-    delay = wait + random.uniform(0, max(1.0, wait, spread))  # noqa: S311
-    run_after = timezone.now() + datetime.timedelta(seconds=delay)
-    # next_attempt_at says when a task should next run for the link, so the periodic sweep
-    # can tell a queued link from one whose task was lost.
-    with transaction.atomic():
-        RemoteLink.objects.filter(pk=link.pk).update(next_attempt_at=run_after)
-        tasks_enqueue([(link.pk, run_after)])
-
-
-class AttemptRecorder:
-    """Writes a PushAttempt before each HTTP call and completes it after, so a crash
-    mid-call leaves a `started` row as evidence."""
-
-    def __init__(self, link: RemoteLink):
-        self.link = link
-
-    def started(self, operation: str, method: str, path: str) -> PushAttempt:
-        return PushAttempt.objects.create(
-            link=self.link, operation=operation, method=method, path=path[:500]
-        )
-
-    def finished(
-        self,
-        token: PushAttempt,
-        *,
-        status: int | None,
-        duration_ms: int,
-        error: ProviderError | None,
-    ) -> None:
-        if error is None:
-            outcome = PushAttempt.Outcome.SUCCESS
-        elif error.misconfigured:
-            outcome = PushAttempt.Outcome.AUTH
-        elif error.status == 404:
-            outcome = PushAttempt.Outcome.NOT_FOUND
-        elif error.permanent:
-            outcome = PushAttempt.Outcome.FAILED
-        else:
-            outcome = PushAttempt.Outcome.RETRY
-        PushAttempt.objects.filter(pk=token.pk).update(
-            http_status=status if status is not None else (error.status if error else None),
-            duration_ms=duration_ms,
-            outcome=outcome,
-            error_code=error.code[:100] if error else "",
-            error_message=error.message if error else "",
-        )

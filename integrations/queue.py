@@ -6,16 +6,22 @@ change and its push are atomic: a rollback takes both away, and no crash between
 an enqueue can leave a pending link unqueued until the sweep. With any other backend, the
 tasks are sent when the transaction commits.
 
+A link waits in the queue as at most one task to run now: a change to a link whose push task
+is queued and not yet started rides on that task (`queued_trusted_after`), which reads the
+link when it starts. Retries at a later time, the sweep and staff's bulk pushes queue as
+before; a duplicate task is harmless, as the engine claims a link before pushing it.
+
 The queue's tasks run the push engine, and the engine queues pushes: so the queue does not
 import its tasks. `integrations.tasks` defines them and the app hands them over at startup
 (`push_tasks_use`, called from `IntegrationsConfig.ready`).
 """
 
 import datetime
-import weakref
+import functools
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import router, transaction
 from django.tasks import Task
@@ -62,70 +68,44 @@ def link_pushes_enqueue(*, links: list[tuple[int, int]]) -> None:
     _enqueue(_push_tasks_for(links))
 
 
-def link_pushes_queue(*, links: list[tuple[int, int, int]]) -> None:
-    """Queue the pushes of links just marked pending, [(link_id, connection_id, generation)],
-    skipping those already queued in the current transaction.
-
-    A link is marked several times in one transaction (the admin writes the contact row, then
-    its inlines, then its tags; an import row by row), and pushed once. What this transaction
-    queued is recorded with the generation each mark gave the link: a later mark that finds
-    the link at that generation or below means the first mark was rolled back with its
-    savepoint, and its task with it, so the push is queued again.
-    """
-    db = router.db_for_write(RemoteLink)
-    record = _TransactionRecord.current(db)
-    queued = record.generations
-    fresh = [row for row in links if row[0] not in queued or row[2] <= queued[row[0]]]
-    if not fresh:
+def link_pushes_queue(*, links: list[tuple[int, int]]) -> None:
+    """Queue the pushes of links just marked pending, [(link_id, connection_id)], whose mark
+    set `push_queued_at` (see `queued_trusted_after`): in the caller's transaction, or when
+    it commits for a backend outside the links' database."""
+    tasks = _push_tasks_for(links)
+    if not tasks:
         return
-    queued.update((link_id, generation) for link_id, _, generation in fresh)
-    tasks = _push_tasks_for([(link_id, connection_id) for link_id, connection_id, _ in fresh])
-    in_database = _queue_shares_database(db)
-    if in_database:
+    db = router.db_for_write(RemoteLink)
+    if _queue_shares_database(db):
         _enqueue(tasks)
-    # Registered with each call that queued, at the caller's savepoint level: it lives exactly
-    # as long as the pushes it stands for, and tells the record its transaction committed.
-    transaction.on_commit(_OnCommit(record, [] if in_database else tasks), using=db)
+    else:
+        transaction.on_commit(functools.partial(_enqueue, tasks), using=db)
 
 
-class _TransactionRecord:
-    """The links one transaction queued, by the generation their mark gave them.
+def queued_trusted_after(now: datetime.datetime) -> datetime.datetime:
+    """A link whose `push_queued_at` is later than this has a push task queued and not yet
+    started, and a change to it rides on that task instead of queueing another.
 
-    Kept only by the on-commit callbacks of its calls (the registry holds it weakly), so a
-    transaction that rolls back drops it with them; the first callback run at commit closes
-    it, so the next transaction starts afresh. Should a record outlive a rollback, the
-    generations still tell: the rollback took every mark it recorded back.
+    A contact saved forty times while its provider hangs then waits in the queue as one
+    task, not forty, and the admin's several writes of one save (the contact row, its
+    inlines, its tags) queue one. The mark and its task are written in one transaction, so
+    a rollback, whole or to a savepoint, takes both. Each task clears the mark of its links
+    before reading them (`link_push` through `queued_pushes_start`, a batch with its claim),
+    so a change made after that queues anew, and one made before is read by the task. A
+    mark older than QUEUED_TASK_TRUSTED_SECONDS is not trusted: its task may be lost (a
+    worker killed as the task started, a pruned queue), and the next change queues one.
     """
-
-    by_database: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # connection: its record
-
-    def __init__(self):
-        self.generations: dict[int, int] = {}
-        self.committed = False
-
-    @classmethod
-    def current(cls, db: str) -> "_TransactionRecord":
-        connection = transaction.get_connection(db)
-        found = cls.by_database.get(connection)
-        record = found() if found is not None else None
-        if record is None or record.committed:
-            record = cls()
-            cls.by_database[connection] = weakref.ref(record)
-        return record
+    trusted = settings.INTEGRATIONS["QUEUED_TASK_TRUSTED_SECONDS"]
+    return now - datetime.timedelta(seconds=trusted)
 
 
-class _OnCommit:
-    """One call's on-commit callback: closes the transaction's record and sends the tasks a
-    backend outside the transaction's database could not write in it."""
-
-    def __init__(self, record: _TransactionRecord, tasks: list[Queued]):
-        self.record = record
-        self.tasks = tasks
-
-    def __call__(self) -> None:
-        self.record.committed = True
-        tasks, self.tasks = self.tasks, []
-        _enqueue(tasks)
+def queued_pushes_start(*, link_ids: list[int]) -> None:
+    """Called first by a task that pushes these links: from now on, a change to one of them
+    queues a push of its own (see `queued_trusted_after`). The update waits for a save
+    that is writing one of the links, so the task then reads that save's change."""
+    RemoteLink.objects.filter(pk__in=link_ids, push_queued_at__isnull=False).update(
+        push_queued_at=None
+    )
 
 
 def _queue_shares_database(db: str) -> bool:

@@ -1,14 +1,16 @@
 """Contacts changed: their links to auto-push connections become pending, pushed on commit.
 
 One contact at a time (contact_changed), or a batch from the import (contacts_changed), which
-marks the whole batch with one call.
+marks the whole batch with one call. Contacts about to be deleted keep their links to
+connections that delete remote records, which are queued for that delete.
 """
 
 from django.dispatch import receiver
 
-from crm.signals import contact_changed, contacts_changed
+from crm.signals import contact_changed, contacts_changed, contacts_deleting
 
 from .links import links_mark_pending
+from .remote_delete import remote_deletes_start
 
 
 @receiver(contact_changed, dispatch_uid="integrations.links_mark_pending")
@@ -19,3 +21,8 @@ def contact_changed_mark_pending(sender, contact, **kwargs) -> None:
 @receiver(contacts_changed, dispatch_uid="integrations.links_mark_pending_bulk")
 def contacts_changed_mark_pending(sender, contact_ids, **kwargs) -> None:
     links_mark_pending(contacts=contact_ids)
+
+
+@receiver(contacts_deleting, dispatch_uid="integrations.remote_deletes_start")
+def contacts_deleting_start_remote_deletes(sender, contact_ids, **kwargs) -> None:
+    remote_deletes_start(contact_ids=contact_ids)

@@ -62,9 +62,10 @@ def links_triage(*, link_ids: list[int]) -> Counter:
             pk__in=claimable.order_by()
             .select_for_update(skip_locked=True, of=("self",))
             .values("pk")
-        ).update(claimed_by=holder, claimed_until=now + lease)
+        ).update(claimed_by=holder, claimed_until=now + lease, push_queued_at=None)
     claimed = list(RemoteLink.objects.filter(pk__in=link_ids, claimed_by=holder).order_by())
-    links = [link for link in claimed if link.state == RemoteLink.State.PENDING]
+    due = (RemoteLink.State.PENDING, RemoteLink.State.DELETING)
+    links = [link for link in claimed if link.state in due]
     counts[Result.NOT_PENDING] += len(claimed) - len(links)
     # A batch is of one connection: read once, not joined to each link.
     by_pk = Connection.objects.in_bulk({link.connection_id for link in links})
@@ -73,7 +74,9 @@ def links_triage(*, link_ids: list[int]) -> Counter:
     busy: list[int] = []  # claimed by another worker: handed to their own push_link task
     others = set(link_ids) - {link.pk for link in claimed}
     if others:
-        pending = RemoteLink.objects.filter(pk__in=others, state=RemoteLink.State.PENDING)
+        # Pending ones include any a save is writing now: marked pending for this batch, its
+        # mark was still set, so that save queued nothing and their push_link reads it.
+        pending = RemoteLink.objects.filter(pk__in=others, state__in=due)
         busy = list(pending.values_list("pk", flat=True))
         counts[Result.NOT_PENDING] += len(others) - len(busy)
         counts[Result.BUSY] += len(busy)
@@ -128,6 +131,9 @@ def _triage_sort(
                 connection_pause(connection=connection, reason=str(exc))
                 adapters[connection.pk] = None
         adapter = adapters[connection.pk]
+        if link.contact_id is None:  # its contact was deleted: a remote delete, by push_link
+            needs_request.append(link.pk)
+            continue
         contact = contacts.get(link.contact_id)
         if adapter is None:
             counts[Result.PAUSED] += 1

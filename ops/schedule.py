@@ -6,6 +6,7 @@ evaluated in the scheduler itself, so a queue that no worker drains is still rep
 """
 
 import functools
+import re
 from collections.abc import Callable
 
 from apscheduler.schedulers.base import BaseScheduler
@@ -28,6 +29,8 @@ JOBS: dict[str, Callable[[], object]] = {
 }
 # A schedule set to one of these turns its job off.
 OFF = {"", "off", "never"}
+# Besides crontab (at most once a minute): "every N seconds", from the scheduler's start.
+EVERY = re.compile(r"every\s+([1-9][0-9]*)\s*(?:s|secs?|seconds?)", re.IGNORECASE)
 
 
 def with_fresh_connections(job: Callable[[], object]) -> Callable[[], None]:
@@ -51,7 +54,7 @@ def cron_trigger(job: str, expression: str) -> CronTrigger:
     if len(fields) != 5:
         raise ImproperlyConfigured(
             f"OPS_SCHEDULES[{job!r}] = {expression!r}: five fields expected "
-            "(minute hour day month weekday)."
+            "(minute hour day month weekday), or every N seconds."
         )
     # APScheduler counts weekdays from Monday = 0, cron from Sunday = 0: names are unambiguous.
     if any(character.isdigit() for character in fields[4]):
@@ -62,6 +65,12 @@ def cron_trigger(job: str, expression: str) -> CronTrigger:
         return CronTrigger.from_crontab(expression, timezone=timezone.get_default_timezone())
     except ValueError as exc:
         raise ImproperlyConfigured(f"OPS_SCHEDULES[{job!r}] = {expression!r}: {exc}") from exc
+
+
+def trigger_for(job: str, expression: str) -> CronTrigger | IntervalTrigger:
+    if every := EVERY.fullmatch(expression.strip()):
+        return IntervalTrigger(seconds=int(every.group(1)))
+    return cron_trigger(job, expression)
 
 
 def jobs_schedule(scheduler: BaseScheduler) -> list[str]:
@@ -75,7 +84,7 @@ def jobs_schedule(scheduler: BaseScheduler) -> list[str]:
             continue
         scheduler.add_job(
             with_fresh_connections(JOBS[job]),
-            trigger=cron_trigger(job, expression),
+            trigger=trigger_for(job, expression),
             id=job,
             name=job,
             replace_existing=True,

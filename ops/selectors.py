@@ -17,6 +17,7 @@ FAILED_OUTCOMES = (
     PushAttempt.Outcome.RETRY,
     PushAttempt.Outcome.FAILED,
     PushAttempt.Outcome.AUTH,
+    PushAttempt.Outcome.MISCONFIGURED,
 )
 
 

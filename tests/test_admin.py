@@ -1,7 +1,11 @@
 import pytest
+from django import forms
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from crm.models import Contact, CustomField, PhoneNumber, Tag
+from crm.signals import contact_changed
 
 pytestmark = pytest.mark.django_db
 
@@ -353,3 +357,67 @@ def test_admin_requires_staff(client, contact_factory):
     response = client.get(CHANGELIST)
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def resubmission(response) -> dict:
+    """The POST data of the change page as it was rendered: the form sent back untouched."""
+    data = {}
+    rendered = [response.context["adminform"].form]
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        management = formset.management_form
+        data.update(
+            {management[name].html_name: management[name].value() for name in management.fields}
+        )
+        rendered += formset.forms
+    for form in rendered:
+        for field in form:
+            value = field.value()
+            if isinstance(field.field, forms.NullBooleanField):
+                value = {True: "true", False: "false"}.get(value, "unknown")
+            elif value is None or value is False:
+                continue  # an empty input, an unticked checkbox: not sent
+            elif value is True:
+                value = "on"
+            data[field.html_name] = (
+                [str(v) for v in value] if isinstance(value, list) else str(value)
+            )
+    return data
+
+
+def test_saving_a_change_page_untouched_writes_nothing_and_pushes_nothing(
+    staff_client, contact_factory, custom_field_factory, django_capture_on_commit_callbacks
+):
+    custom_field_factory(key="renewal", label="Renewal", type="date")
+    custom_field_factory(key="seats", label="Seats", type="number")
+    custom_field_factory(key="churned", label="Churned", type="boolean")
+    contact = contact_factory(
+        first_name="Zoë",
+        email="zoe@example.com",
+        custom_fields={"renewal": "2026-03-01", "seats": 12.5, "churned": False},
+    )
+    contact.phone_numbers.create(number="+14155550100", is_primary=True, do_not_call=True)
+    contact.tags.set([Tag.objects.create(name="VIP")])
+    url = reverse("admin:crm_contact_change", args=[contact.pk])
+    data = resubmission(staff_client.get(url))
+    before = Contact.objects.values().get(pk=contact.pk)
+    changed = []
+    contact_changed.connect(receiver := lambda **kwargs: changed.append(kwargs), weak=False)
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            response = staff_client.post(url, data)
+    finally:
+        contact_changed.disconnect(receiver)
+
+    assert response.status_code == 302, response.context["errors"]
+    assert Contact.objects.values().get(pk=contact.pk) == before  # updated_at included
+    assert changed == []  # so no push either
+    writes = [q["sql"] for q in queries if q["sql"].split()[0] in ("INSERT", "UPDATE", "DELETE")]
+    assert not [sql for sql in writes if "crm_" in sql or "integrations_" in sql], writes
+
+    # A change to an inline alone is a change of the contact: written, its updated_at moved.
+    data["phone_numbers-0-type"] = "work"
+    assert staff_client.post(url, data).status_code == 302
+    contact.refresh_from_db()
+    assert contact.updated_at > before["updated_at"]
+    assert contact.phone_numbers.get().type == "work"

@@ -14,7 +14,7 @@ from integrations import triage as engine
 from integrations.links import links_enqueue_pending, links_mark_pending
 from integrations.models import RemoteLink
 from integrations.push import Result
-from integrations.queue import BATCH, tasks_enqueue
+from integrations.queue import BATCH, queued_pushes_start, tasks_enqueue
 from integrations.triage import links_triage
 from tests.integrations_helpers import drain
 
@@ -74,7 +74,8 @@ def test_a_single_contact_gets_its_own_push_and_many_go_by_batches(getraze_conne
     links_mark_pending(contacts=[one.pk], connections=[getraze_connection])
     assert [task for task, _ in tasks()] == [PUSH_LINK]
 
-    DBTaskResult.objects.all().delete()
+    queued_pushes_start(link_ids=list(RemoteLink.objects.values_list("pk", flat=True)))
+    DBTaskResult.objects.all().delete()  # as if the worker had run it
     links_mark_pending(contacts=Contact.objects.all(), connections=[getraze_connection])
     sizes = sorted(len(ids) for task, ids in tasks() if task == PUSH_LINKS)
     assert sizes == [5, BATCH, BATCH]
@@ -374,6 +375,45 @@ def test_a_re_push_of_unchanged_contacts_through_the_worker_sends_nothing(
     assert len(sandbox.requests()) == sent
     assert set(states(contacts)) == {"synced"}
     assert DBTaskResult.objects.count() == 2  # no push_link at all
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_save_that_rode_on_a_batch_while_it_ran_is_pushed(getraze_connection, sandbox, marked):
+    """A save writing a link as its batch starts finds the batch's mark, so queues nothing:
+    the batch skips the locked link and hands it to its own push, which reads the save."""
+    import threading
+
+    from django.db import connection as db_connection
+    from django.db import connections
+
+    if db_connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer at a time: no row locks to skip")
+    contacts = synced_contacts(getraze_connection, 3)
+    link_ids = marked(contacts)
+    locked, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with transaction.atomic():
+            contact_upsert(contact=contacts[0], data={"title": "Changed meanwhile"})
+            locked.set()
+            release.wait(timeout=30)
+        connections.close_all()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert locked.wait(timeout=30)
+        counts = links_triage(link_ids=link_ids)
+    finally:
+        release.set()
+        thread.join(timeout=30)
+
+    assert counts == {Result.UNCHANGED: 2, Result.BUSY: 1}
+    assert tasks() == [(PUSH_LINK, [link_ids[0]])]  # the save queued nothing of its own
+    drain()
+    assert states(contacts) == ["synced"] * 3
+    [changed] = [c for c in sandbox.contacts() if c["title"] == "Changed meanwhile"]
+    assert changed["email"] == contacts[0].email
 
 
 @pytest.mark.django_db(transaction=True)

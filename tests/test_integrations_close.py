@@ -1,8 +1,11 @@
 """The Close adapter against the sandbox, over real HTTP: the seed's fields, custom fields through
 the connection's map, the three lead strategies, search lookup, and Close's rate-limit answers."""
 
+import importlib
+
 import pytest
 import requests
+from django.apps import apps as django_apps
 from requests.structures import CaseInsensitiveDict
 
 from crm.models import CustomField
@@ -142,7 +145,7 @@ def test_by_company_makes_one_lead_per_company_and_reuses_it(box, db):
     leads = [r for r in box.requests() if r["path"] == "/lead/"]
     assert [r["body"] for r in leads] == [{"name": "Acme"}]
     a, b = box.contacts()
-    assert a["lead_id"] == b["lead_id"] == adapter.options["lead_ids"]["acme"]
+    assert a["lead_id"] == b["lead_id"] == adapter.references.get("lead", "acme")
 
 
 def test_by_company_remembers_the_lead_on_the_connection(box, db):
@@ -164,8 +167,66 @@ def test_by_company_remembers_the_lead_on_the_connection(box, db):
 
     connection.refresh_from_db()
     assert len([r for r in box.requests() if r["path"] == "/lead/"]) == 1
-    assert connection.options["lead_ids"] == {"acme": box.contacts()[0]["lead_id"]}
-    assert connection.options["lead_strategy"] == "by_company"
+    # Kept apart from the options staff edit: saving the options can't lose it.
+    assert list(connection.remote_references.values_list("kind", "key", "remote_id")) == [
+        ("lead", "acme", box.contacts()[0]["lead_id"])
+    ]
+    assert connection.options == {"lead_strategy": "by_company", "custom_field_map": {}}
+
+
+def close_connection(box, **options) -> Connection:
+    connection = Connection(
+        name="close", provider="close", base_url=box.base_url, rate_limit=0, options=options
+    )
+    connection.api_key = SANDBOX_KEY
+    connection.save()
+    return connection
+
+
+def test_a_remembered_lead_deleted_at_close_is_made_again_and_the_contact_ends_synced(box, db):
+    connection = close_connection(box, lead_strategy="by_company")
+    contact = contact_upsert(data={"first_name": "A", "email": "a@acme.com", "company": "Acme"})
+    link = RemoteLink.objects.get(contact=contact, connection=connection)
+    assert link_push(link_id=link.pk) == Result.SYNCED
+    [old] = box.contacts()
+    # Deleted at Close (its contacts go with it): the connection still remembers the lead.
+    response = requests.delete(
+        f"{box.base_url}/lead/{old['lead_id']}/", auth=(SANDBOX_KEY, ""), timeout=5
+    )
+    assert response.status_code == 200 and box.contacts() == []
+
+    contact_upsert(contact=contact, data={"title": "Founder"})
+    assert link_push(link_id=link.pk) == Result.SYNCED
+
+    [new] = box.contacts()
+    link.refresh_from_db()
+    assert (link.state, link.remote_id, new["title"]) == ("synced", new["id"], "Founder")
+    assert new["lead_id"] != old["lead_id"]
+    assert connection.remote_references.get().remote_id == new["lead_id"]
+    calls = [(r["method"], r["path"]) for r in box.requests()][-5:]
+    assert calls == [
+        ("PUT", f"/contact/{old['id']}/"),  # 404: gone with its lead
+        ("POST", "/data/search/"),
+        ("POST", "/contact/"),  # 400: lead_id: Object does not exist.
+        ("POST", "/lead/"),
+        ("POST", "/contact/"),
+    ]
+
+
+def test_a_fixed_lead_deleted_at_close_pauses_the_connection_with_the_reason(box, db):
+    lead = requests.post(
+        f"{box.base_url}/lead/", json={"name": "All"}, auth=(SANDBOX_KEY, ""), timeout=5
+    ).json()["id"]
+    connection = close_connection(box, lead_strategy="fixed", lead_id=lead)
+    requests.delete(f"{box.base_url}/lead/{lead}/", auth=(SANDBOX_KEY, ""), timeout=5)
+    contact = contact_upsert(data={"first_name": "A", "email": "a@example.com"})
+    link = RemoteLink.objects.get(contact=contact, connection=connection)
+
+    assert link_push(link_id=link.pk) == Result.PAUSED
+    connection.refresh_from_db()
+    assert f"The lead {lead} in the option lead_id no longer exists" in connection.paused_reason
+    link.refresh_from_db()
+    assert link.state == "pending"  # pushed once staff fix the option and resume
 
 
 def test_by_company_without_a_company_lets_close_make_a_lead(box, db):
@@ -300,3 +361,27 @@ def test_fetch_fields_lists_the_close_field_ids(adapter, box):
         "choices": [],
     }
     assert fields["cf_sandboxTags"]["accepts_multiple_values"] is True
+
+
+def test_the_migration_moves_remembered_leads_out_of_the_options(db):
+    migration = importlib.import_module("integrations.migrations.0005_remote_references")
+    connection = Connection(
+        name="close",
+        provider="close",
+        base_url="http://127.0.0.1:9/close/api/v1",
+        options={"lead_strategy": "by_company", "lead_ids": {"acme": "lead_1", "beta": "lead_2"}},
+    )
+    connection.api_key = SANDBOX_KEY
+    connection.save()
+
+    migration.lead_ids_to_references(django_apps, None)
+
+    connection.refresh_from_db()
+    assert connection.options == {"lead_strategy": "by_company"}
+    assert list(connection.remote_references.values_list("kind", "key", "remote_id")) == [
+        ("lead", "acme", "lead_1"),
+        ("lead", "beta", "lead_2"),
+    ]
+    migration.references_to_lead_ids(django_apps, None)  # and back
+    connection.refresh_from_db()
+    assert connection.options["lead_ids"] == {"acme": "lead_1", "beta": "lead_2"}

@@ -135,6 +135,24 @@ def test_a_change_is_sent_as_an_update_of_the_same_record(case):
     assert link_of(contact, case).remote_id == remote_id
 
 
+def test_a_record_the_provider_forgot_is_created_again_on_the_next_push(case):
+    # The sandbox restarted (as after stopping `make run`): every record and Close lead is
+    # gone, while the link and Close's remembered lead per company still point at them.
+    case.connection.options = {**case.spec.options, "lead_strategy": "by_company"}
+    case.connection.save()
+    contact = ada()
+    contact_upsert(contact=contact, data={"company": "Analytical Engines"})
+    assert push(contact, case) == Result.SYNCED
+    case.box.reset()
+
+    contact_upsert(contact=contact, data={"last_name": "King"})  # sent to every provider
+    assert push(contact, case) == Result.SYNCED
+
+    [record] = case.box.contacts()
+    link = link_of(contact, case)
+    assert (link.state, link.remote_id) == ("synced", str(record["id"]))
+
+
 def test_an_unchanged_contact_is_not_sent_again(case):
     contact = ada()
     push(contact, case)

@@ -6,7 +6,7 @@ import requests
 
 from crm.models import CustomField
 from crm.services import contact_upsert
-from integrations.models import Connection, RemoteLink
+from integrations.models import Connection, PushAttempt, RemoteLink
 from integrations.providers.klen import KlenAdapter
 from integrations.push import Result, link_push
 from tests.integrations_helpers import SANDBOX_KEY
@@ -245,6 +245,23 @@ def test_an_unknown_team_pauses_the_connection_and_keeps_the_code(box, db):
     connection.refresh_from_db()
     assert (link.state, link.last_error_code) == ("pending", "team_not_found")
     assert "team_not_found" in connection.paused_reason
+    # The attempt says what went wrong: the connection's settings, not its key.
+    attempt = PushAttempt.objects.filter(link=link).latest("pk")
+    assert (attempt.outcome, attempt.get_outcome_display()) == (
+        "misconfigured",
+        "Connection misconfigured",
+    )
+
+
+def test_a_refused_key_is_an_authentication_error_on_the_attempt(box, db):
+    connection = Connection(name="klen", provider="klen", base_url=box.base_url, rate_limit=0)
+    connection.api_key = "klen_wrong_key_000000"
+    connection.save()
+    contact = contact_upsert(data={"first_name": "A", "email": "a@example.com"})
+    link = RemoteLink.objects.get(contact=contact, connection=connection)
+
+    assert link_push(link_id=link.pk) == Result.PAUSED
+    assert list(PushAttempt.objects.filter(link=link).values_list("outcome", flat=True)) == ["auth"]
 
 
 def test_an_unknown_team_on_update_pauses_without_recreating(box, db):

@@ -177,3 +177,45 @@ def test_fetch_fields_shows_closes_refusal(staff_client, sandbox_connections):
     close.save()
     html = staff_client.get(close_fields_url(close)).content.decode()
     assert "Close answered: The API key is missing or invalid." in html
+
+
+def test_the_connection_page_lists_what_the_engine_remembers_apart_from_the_options(
+    staff_client, sandbox_connections
+):
+    close = sandbox_connections["close"]
+    close.remote_references.create(kind="lead", key="acme", remote_id="lead_acme123")
+    url = reverse("admin:integrations_connection_change", args=[close.pk])
+    response = staff_client.get(url)
+    html = response.content.decode()
+    assert "<li>lead acme: lead_acme123</li>" in html
+    assert "lead_acme123" not in str(response.context["adminform"].form["options"].value())
+
+
+def test_the_connection_page_says_what_delete_reaches_at_each_provider(
+    staff_client, sandbox_connections
+):
+    pages = {
+        provider: staff_client.get(
+            reverse("admin:integrations_connection_change", args=[connection.pk])
+        ).content.decode()
+        for provider, connection in sandbox_connections.items()
+    }
+    assert all('name="on_delete"' in html for html in pages.values())
+    assert "DELETE /contacts/{id}" in pages["getraze"]
+    assert "contacts:delete permission" in pages["getraze"]
+    assert "DELETE /v1/contacts/{id}" in pages["contactship"]
+    assert "DELETE /contact/{id}/" in pages["close"]
+    assert "Klen AI documents no delete endpoint" in pages["klen"]
+    assert staff_client.get(reverse("admin:integrations_connection_add")).status_code == 200
+
+
+def test_staff_set_a_connection_to_delete_remote_records(staff_client, sandbox_connections):
+    connection = sandbox_connections["close"]
+    url = reverse("admin:integrations_connection_change", args=[connection.pk])
+    form = staff_client.get(url).context["adminform"].form
+    data = {key: value for key, value in form.initial.items() if value is not None}
+    data.update(options=json.dumps(connection.options), on_delete="delete", api_key="")
+    response = staff_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    connection.refresh_from_db()
+    assert connection.on_delete == "delete"

@@ -148,9 +148,10 @@ def test_a_push_while_a_retry_after_holds_the_connection_is_queued_before_any_wo
     link = RemoteLink.objects.get(contact=contact, connection=getraze_connection)
     DBTaskResult.objects.all().delete()
 
-    # The link with its connection, the backlog count for the spread, the link's next
-    # attempt and its task (in a savepoint here): no claim, contact read, slot or booking.
-    with django_assert_max_num_queries(6) as captured:
+    # The queued mark cleared, the link with its connection, the backlog count for the
+    # spread, the link's next attempt and its task (in a savepoint here): no claim, contact
+    # read, slot or booking.
+    with django_assert_max_num_queries(7) as captured:
         assert link_push(link_id=link.pk) == Result.THROTTLED
 
     assert not any("integrations_connectionslot" in q["sql"] for q in captured.captured_queries)
@@ -188,11 +189,12 @@ def test_a_new_contacts_push_costs_a_fixed_number_of_statements(
 
     link = RemoteLink.objects.get(contact=second, connection=getraze_connection)
 
-    # Link read, claim and re-read; contact, tags and phones; slot lease (one update in its
-    # transaction: 3); rate booking (one statement on PostgreSQL; a locked read and an update
-    # in a transaction elsewhere: 4); an attempt row written before and completed after each
-    # call (lookup, create: 4); the result; slot release; claim release.
-    with django_assert_max_num_queries(17 if db.vendor == "postgresql" else 20):
+    # The queued mark cleared; link read, claim and re-read; contact, tags and phones; slot
+    # lease (one update in its transaction: 3); rate booking (one statement on PostgreSQL; a
+    # locked read and an update in a transaction elsewhere: 4); an attempt row written before
+    # and completed after each call (lookup, create: 4); the result; slot release; claim
+    # release.
+    with django_assert_max_num_queries(18 if db.vendor == "postgresql" else 21):
         assert link_push(link_id=link.pk) == Result.SYNCED
 
 

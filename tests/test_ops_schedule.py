@@ -63,9 +63,21 @@ def test_schedules_are_settings_and_off_turns_a_job_off(scheduler, settings):
     assert "task_results_prune" not in runs
 
 
+def test_a_schedule_may_be_every_few_seconds(scheduler, settings):
+    """Below a minute, which crontab cannot say: for a test stack, or prompt alerts."""
+    settings.OPS_SCHEDULES = {**settings.OPS_SCHEDULES, "alerts": "every 5 seconds"}
+
+    schedule.jobs_schedule(scheduler)
+
+    assert scheduler.get_job("alerts").trigger.interval == datetime.timedelta(seconds=5)
+    assert next_runs(scheduler)["retry_sweep"].second == 0  # the others keep their crontab
+
+
 @pytest.mark.parametrize(
     ("expression", "problem"),
     [
+        ("every 0 seconds", "five fields expected"),
+        ("every 5 minutes", "five fields expected"),
         ("0 3 * * 1", "name the weekdays"),
         ("0 3 * *", "five fields expected"),
         ("61 3 * * *", "61 3 * * *"),

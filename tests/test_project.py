@@ -107,6 +107,17 @@ def test_swagger_ui_runs_under_the_sites_own_policy_without_a_cdn(client):
 
 
 @pytest.mark.django_db
+def test_redoc_runs_under_the_sites_own_policy_from_our_static_files(client):
+    redoc = client.get("/api/redoc/")
+    assert redoc.status_code == 200
+    assert "https:" not in redoc["Content-Security-Policy"]
+    html = redoc.content.decode()
+    assert "<script>" not in html and "https://" not in html  # no inline script, no web font
+    assert '<script src="/static/drf_spectacular_sidecar/redoc/bundles/' in html
+    assert '<redoc spec-url="/api/schema/"' in html
+
+
+@pytest.mark.django_db
 def test_postgresql_prepares_a_statement_run_repeatedly():
     # DATABASE_PREPARE_THRESHOLD (default 5) with server-side binding: the API list's page is
     # then neither parsed nor planned again on each request.

@@ -6,6 +6,7 @@ contacts stand for a selection past PostgreSQL's 65,535; the 100,000-contact run
 admin is PostgreSQL's own (it needs no lowered limit there).
 """
 
+import re
 import sqlite3
 
 import pytest
@@ -108,6 +109,24 @@ def test_select_all_pushes_every_contact_and_the_progress_page_counts_them(
     with CaptureQueriesContext(db_connection) as again:
         staff_client.get(progress_url)
     assert len(again) == len(page_queries) <= 12
+
+
+def test_the_push_form_as_rendered_queues_a_select_all(staff_client, target, few_parameters):
+    """The form posts the selection back as the list posted it: select_across with the page's
+    ticks, without which the list answers "Items must be selected" and queues nothing."""
+    contacts_create(1200)
+    page_ticks = list(Contact.objects.order_by("-updated_at", "-id").values_list("pk", flat=True))
+    data = {"action": "push_to_provider", "index": "0", "select_across": "1"}
+    form = staff_client.post(CONTACTS, {**data, helpers.ACTION_CHECKBOX_NAME: page_ticks[:100]})
+    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form.text)
+    posted: dict[str, list[str]] = {"connections": [str(target.pk)]}
+    for name, value in fields:
+        posted.setdefault(name, []).append(value)
+    assert len(posted[helpers.ACTION_CHECKBOX_NAME]) == 100
+    response = staff_client.post(CONTACTS, posted)
+    assert response.status_code == 302
+    assert RemoteLink.objects.filter(connection=target, state="pending").count() == 1200
+    assert PushBatch.objects.get().contact_ids == []
 
 
 def test_the_batch_keeps_the_lists_filters_not_its_ids(staff_client, target, few_parameters):
@@ -241,3 +260,32 @@ def test_delete_of_every_contact_with_links(staff_client, target, few_parameters
     response = staff_client.post(CONTACTS, {**data, "post": "yes"})
     assert response.status_code == 302
     assert (Contact.objects.count(), RemoteLink.objects.count()) == (0, 0)
+
+
+def test_delete_of_every_contact_keeps_the_links_whose_remote_records_are_deleted(
+    staff_client, target, few_parameters, django_capture_on_commit_callbacks
+):
+    target.on_delete = "delete"
+    target.save()
+    contacts_create(1100)
+    RemoteLink.objects.bulk_create(
+        RemoteLink(contact_id=pk, connection=target, state="synced", remote_id=f"r{pk}")
+        for pk in Contact.objects.values_list("pk", flat=True)
+    )
+    data = {
+        "action": "delete_selected",
+        "index": "0",
+        "select_across": "1",
+        helpers.ACTION_CHECKBOX_NAME: [Contact.objects.values_list("pk", flat=True)[0]],
+        "post": "yes",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(CONTACTS, data)
+    assert response.status_code == 302
+    assert Contact.objects.count() == 0
+    assert RemoteLink.objects.filter(contact=None, state="deleting").count() == 1100
+    queued = set()  # one remote delete each, by batches of links as for pushes
+    for task in DBTaskResult.objects.all():
+        kwargs = task.args_kwargs["kwargs"]
+        queued.update(kwargs.get("link_ids", [kwargs.get("link_id")]))
+    assert queued == set(RemoteLink.objects.values_list("pk", flat=True))

@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.test import override_settings
 
 from crm.models import Contact, Tag
-from crm.services import contact_upsert, tags_get_or_create
+from crm.services import WriteOutcome, contact_upsert, contact_write, tags_get_or_create
 from crm.signals import contact_changed
 from crm.validation import ContactAlreadyExists, phone_parse, phones_clean
 
@@ -181,3 +181,17 @@ def test_contact_changed_is_sent_once_per_write_after_relations_are_saved():
 def test_upsert_refuses_fields_it_does_not_know():
     with pytest.raises(TypeError, match="custom_fields"):
         contact_upsert(data={"first_name": "A", "custom_fields": {}})
+
+
+@pytest.mark.django_db
+def test_a_write_says_whether_it_created_updated_or_left_the_contact_unchanged():
+    created = contact_write(data={"first_name": "Zoë", "email": "zoe@example.com"}, tags=["VIP"])
+    assert created.outcome == WriteOutcome.CREATED
+    contact = created.contact
+
+    # The same values again, a tag in another case and the email in capitals: nothing to write.
+    again = contact_write(contact=contact, data={"email": "ZOE@example.com"}, tags=["vip"])
+    assert again.outcome == WriteOutcome.UNCHANGED
+
+    changed = contact_write(contact=contact, data={"title": "CTO"})
+    assert (changed.outcome, changed.contact.title) == (WriteOutcome.UPDATED, "CTO")

@@ -8,11 +8,9 @@ written in its own savepoint, so a bad item leaves the others written; its resul
 the error envelope the single write would have answered with.
 """
 
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -27,10 +25,9 @@ from apikeys.idempotency import HEADER as IDEMPOTENCY_HEADER
 from apikeys.idempotency import idempotent
 from apikeys.models import Scope, ScopedAPIKey
 from apikeys.permissions import HasScope
-from crm.models import Contact, CustomField, normalize_email
+from crm.models import Contact, normalize_email
 from crm.selectors import contacts_find_by_email
-from crm.services import contact_column_values, contact_write_changes
-from crm.validation import contact_prepare
+from crm.services import WriteOutcome
 
 from ..errors import Formatter
 from ..query_params import StrictQueryParametersMixin, strict_query_string
@@ -42,10 +39,15 @@ from .batch_serializers import (
     ContactBatchResultSerializer,
     ItemStatus,
 )
-from .serializers import ContactSerializer, custom_fields_merge
+from .serializers import ContactSerializer
 
-# What a matched contact's "unchanged" check reads; contacts_find_by_email prefetches the same.
+# What the write service's "unchanged" check reads; contacts_find_by_email prefetches the same.
 STORED_PREFETCH = ("phone_numbers", "tags")
+ITEM_STATUS = {
+    WriteOutcome.CREATED: ItemStatus.CREATED,
+    WriteOutcome.UPDATED: ItemStatus.UPDATED,
+    WriteOutcome.UNCHANGED: ItemStatus.UNCHANGED,
+}
 # Ids beyond a 64-bit integer are no contact's, and some databases refuse them in a query.
 MAX_ID = 2**63 - 1
 
@@ -104,13 +106,12 @@ def item_id(item: Any) -> Any:
 def contacts_batch_upsert(*, items: Sequence[Any], context: dict[str, Any]) -> list[dict]:
     """Write each item in its own savepoint and return one result per item, in order."""
     matcher = ContactMatcher(items)
-    definitions = {field.key: field for field in CustomField.objects.all()}
     results = []
     for index, item in enumerate(items):
         contact = None
         try:
             contact = item_match(item, matcher)
-            status, contact = item_write(item, contact, matcher, definitions, context)
+            status, contact = item_write(item, contact, matcher, context)
         except APIException as exc:
             results.append(item_result(index, ItemStatus.ERROR, contact, error_envelope(exc)))
         else:
@@ -145,48 +146,17 @@ def item_write(
     item: Mapping[str, Any],
     contact: Contact | None,
     matcher: ContactMatcher,
-    definitions: Mapping[str, CustomField],
     context: dict[str, Any],
 ) -> tuple[str, Contact]:
     serializer = ContactSerializer(contact, data=item, partial=contact is not None, context=context)
     serializer.is_valid(raise_exception=True)
-    if contact is not None and contact_write_is_noop(contact, serializer, definitions):
-        return ItemStatus.UNCHANGED, contact
     previous_email = contact.email if contact is not None else ""
     # contact_upsert is atomic: in the batch's transaction, each item's write is a savepoint
     # of its own, rolled back alone when the item fails.
     written = serializer.save()
-    matcher.wrote(contact=written, previous_email=previous_email)
-    return (ItemStatus.UPDATED if contact is not None else ItemStatus.CREATED), written
-
-
-def contact_write_is_noop(
-    contact: Contact, serializer: ContactSerializer, definitions: Mapping[str, CustomField]
-) -> bool:
-    """Whether the serializer's partial update would leave `contact` as it is stored.
-
-    The write is prepared (crm.validation.contact_prepare) on a copy and compared with the
-    stored contact: the fields it sets, and its phones and tags when it replaces them.
-    """
-    data = dict(serializer.validated_data)
-    phone_numbers = data.pop("phone_numbers", None)
-    tags = data.pop("tags", None)
-    custom_fields = data.pop("custom_fields", None)
-    if custom_fields is not None:
-        custom_fields = custom_fields_merge(contact.custom_fields, custom_fields)
-    try:
-        write = contact_prepare(
-            contact=copy.copy(contact),
-            data=data,
-            phone_numbers=phone_numbers,
-            tags=tags,
-            custom_fields=custom_fields,
-            definitions=definitions,
-        )
-    except DjangoValidationError:
-        return False  # the write reports it
-    # The write service's own comparison, so "unchanged" here means it would write nothing.
-    return not contact_write_changes(write=write, stored=contact_column_values(contact))
+    if serializer.write_outcome != WriteOutcome.UNCHANGED:
+        matcher.wrote(contact=written, previous_email=previous_email)
+    return ITEM_STATUS[serializer.write_outcome], written
 
 
 def field_error(attr: str, message: str, code: str) -> ValidationError:

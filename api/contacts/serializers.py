@@ -20,7 +20,7 @@ from rest_framework.exceptions import ErrorDetail
 from rest_framework.settings import api_settings
 
 from crm.models import Contact, CustomField, PhoneNumber
-from crm.services import contact_upsert
+from crm.services import WriteOutcome, contact_write
 from crm.validation import CONTACT_FIELDS, ContactAlreadyExists
 
 from ..errors import AlreadyExists
@@ -190,6 +190,9 @@ class ContactSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
     a contact fetched with GET can be sent back with PUT.
     """
 
+    # After save(): whether the contact was created, updated or left as stored.
+    write_outcome: WriteOutcome | None = None
+
     first_name = FirstNameField(max_length=FIRST_NAME_MAX_LENGTH)
     email = serializers.CharField(
         max_length=254,
@@ -275,7 +278,7 @@ class ContactSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
         tags = data.pop("tags", None)
         custom_fields = data.pop("custom_fields", None)
         try:
-            return contact_upsert(
+            written = contact_write(
                 contact=contact,
                 data=data,
                 phone_numbers=phone_numbers,
@@ -288,6 +291,8 @@ class ContactSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
             ) from None
         except DjangoValidationError as exc:
             raise serializers.ValidationError(service_errors_to_drf(exc)) from None
+        self.write_outcome = written.outcome
+        return written.contact
 
 
 def custom_fields_merge(stored: Mapping[str, Any], changes: Mapping[str, Any]) -> dict:

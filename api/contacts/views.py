@@ -17,6 +17,7 @@ from apikeys.idempotency import HEADER as IDEMPOTENCY_HEADER
 from apikeys.idempotency import idempotent
 from apikeys.models import Scope
 from apikeys.permissions import request_has_scope
+from crm.deletion import contact_delete
 from crm.models import Contact
 
 from ..pagination import ContactPagination
@@ -203,7 +204,7 @@ class ContactViewSet(viewsets.ModelViewSet):
 
     def destroy(self, request, *args, **kwargs):
         with transaction.atomic():
-            self.perform_destroy(self.get_object_to_write())
+            contact_delete(contact=self.get_object_to_write())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def get_object_to_write(self) -> Contact:

@@ -212,6 +212,9 @@ INTEGRATIONS = {
     "MAX_INLINE_WAIT": 2.0,
     # A worker that dies mid-push frees its slot and its claim on the link after this long.
     "LEASE_SECONDS": env.float("PUSH_LEASE_SECONDS", default=120.0),
+    # A change to a link whose push task was queued less than this long ago and has not
+    # started rides on that task; an older one (a lost task) gets a task of its own.
+    "QUEUED_TASK_TRUSTED_SECONDS": 600,
     # `push_contacts --pending --every N` re-queues a pending link this late: its task was lost.
     "SWEEP_GRACE_SECONDS": 600,
     # PushAttempt rows older than this are pruned by `push_contacts --prune`.

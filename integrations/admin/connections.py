@@ -3,15 +3,17 @@
 from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from ..connections import connection_resume
 from ..links import links_enqueue_pending
 from ..models import Connection
+from ..providers import adapter_class
 from . import pages
 from .display import connection_status
 from .forms import ConnectionForm
 
+REFERENCES_SHOWN = 20
 PAUSED_HELP = (
     "Pushes to this connection are paused because the provider refused the "
     "credentials. Enter a new API key and save, or use “Test connection”, then "
@@ -35,17 +37,26 @@ class ConnectionAdmin(admin.ModelAdmin):
     )
     list_filter = ("provider", "enabled", "auto_push")
     search_fields = ("name",)
-    readonly_fields = ("masked_key", "status", "paused_reason", "created_at", "updated_at")
+    readonly_fields = (
+        "masked_key",
+        "status",
+        "paused_reason",
+        "remembered",
+        "delete_reach",
+        "created_at",
+        "updated_at",
+    )
     actions = ["resume", "push_pending"]
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = [
             (None, {"fields": ("name", "provider", "base_url", "api_key", "enabled", "auto_push")}),
             ("Limits and options", {"fields": ("concurrency", "rate_limit", "options")}),
+            ("Sync rules", {"fields": ("mode", "on_delete", "delete_reach")}),
         ]
         if obj is not None:
             fieldsets[0][1]["fields"] = (*fieldsets[0][1]["fields"], "masked_key", "status")
-            fieldsets.append(("Record", {"fields": ("created_at", "updated_at")}))
+            fieldsets.append(("Record", {"fields": ("remembered", "created_at", "updated_at")}))
         if obj is not None and obj.is_paused:
             # First on the page: why nothing is pushed, and what fixes it.
             fieldsets.insert(
@@ -99,6 +110,26 @@ class ConnectionAdmin(admin.ModelAdmin):
     def status(self, obj):
         return connection_status(obj)
 
+    @admin.display(description="What “delete” reaches")
+    def delete_reach(self, obj):
+        return delete_reach(obj.provider if obj is not None else "")
+
+    @admin.display(description="Remote references")
+    def remembered(self, obj):
+        """What the engine remembers at the provider (Close's lead per company): kept apart
+        from the options, dropped and made again when the provider no longer has it."""
+        rows = list(obj.remote_references.all()[: REFERENCES_SHOWN + 1])
+        if not rows:
+            return "None."
+        more = len(rows) > REFERENCES_SHOWN
+        listed = format_html_join(
+            "",
+            "<li>{} {}: {}</li>",
+            ((r.kind, r.key, r.remote_id) for r in rows[:REFERENCES_SHOWN]),
+        )
+        total = obj.remote_references.count() if more else len(rows)
+        return format_html("<ul>{}</ul>{}", listed, f"{total} in all." if more else "")
+
     @admin.display(description="Links")
     def link_counts(self, obj):
         url = reverse("admin:integrations_remotelink_changelist")
@@ -120,3 +151,24 @@ class ConnectionAdmin(admin.ModelAdmin):
     def push_pending(self, request, queryset):
         queued = sum(links_enqueue_pending(connection=c) for c in queryset)
         self.message_user(request, f"{queued} pending pushes queued.", messages.SUCCESS)
+
+
+# Beyond the endpoint: what a delete needs at each provider.
+DELETE_NEEDS = {"getraze": " The API key needs GetRaze's contacts:delete permission."}
+
+
+def delete_reach(provider: str) -> str:
+    """What deleting a contact does at `provider` when the connection's rule is "delete"."""
+    if not provider:
+        return "Depends on the provider: saved connections say exactly."
+    adapter = adapter_class(provider)
+    if adapter.delete_path is None:
+        return (
+            f"{adapter.label} documents no delete endpoint: its records stay there, and the "
+            "links of deleted contacts say so (skipped: delete not supported)."
+        )
+    endpoint = adapter.delete_path.format("{id}")
+    return (
+        f"DELETE {endpoint} for the contact's record, through the worker like a push; a 404 "
+        f"means it is already gone.{DELETE_NEEDS.get(provider, '')}"
+    )

@@ -9,6 +9,8 @@ BADGE_COLOURS = {
     "synced": "#2f855a",
     "failed": "#c53030",
     "skipped": "#718096",
+    "deleting": "#b7791f",
+    "deleted": "#4a5568",
     "paused": "#c53030",
     "success": "#2f855a",
     "not_found": "#b7791f",

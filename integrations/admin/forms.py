@@ -4,6 +4,9 @@ from django import forms
 
 from ..models import Connection
 
+# Sync rules a form may leave out: the connection's current rule (a new one's default) stays.
+RULE_FIELDS = ("mode", "on_delete")
+
 
 class ConnectionForm(forms.ModelForm):
     # Write-only: never rendered back into the page (render_value=False), so the stored key
@@ -27,10 +30,15 @@ class ConnectionForm(forms.ModelForm):
             "options",
             "concurrency",
             "rate_limit",
+            "mode",
+            "on_delete",
         ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        for name in RULE_FIELDS:
+            if name in self.fields:
+                self.fields[name].required = False
         if self.instance.pk and self.instance.api_key_encrypted:
             self.fields[
                 "api_key"
@@ -41,6 +49,13 @@ class ConnectionForm(forms.ModelForm):
         if not key and not self.instance.api_key_encrypted:
             raise forms.ValidationError("Enter the provider's API key.", code="required")
         return key
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in RULE_FIELDS:
+            if name in self.fields and not cleaned.get(name):
+                cleaned[name] = getattr(self.instance, name)
+        return cleaned
 
     def clean_options(self):
         options = self.cleaned_data.get("options") or {}

@@ -150,8 +150,9 @@ def contacts_push_form(model_admin, request, queryset):
         "Push to provider",
         form=form,
         count=queryset.count(),
-        # With "select all", the list's filters (this page's query string) are the selection.
-        selected=[] if select_across == "1" else selected,
+        # With "select all", the list's filters (this page's query string) are the selection;
+        # the page's ticks (a page of them at most) go back too, as the action protocol wants.
+        selected=selected,
         select_across=select_across,
         action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
         media=model_admin.media + form.media,

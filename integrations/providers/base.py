@@ -9,7 +9,7 @@ Connection model's choices are built from these declarations.
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 from urllib.parse import quote
 
 import requests
@@ -31,6 +31,34 @@ class OptionField:
     help: str
 
 
+class References(Protocol):
+    """Where an adapter keeps remote objects it learns for later pushes (Close's lead per
+    company): `get(kind, key)`, `put(kind, key, remote_id)`, `drop(kind, key, remote_id)`."""
+
+    def get(self, kind: str, key: str) -> str | None: ...
+
+    def put(self, kind: str, key: str, remote_id: str) -> None: ...
+
+    def drop(self, kind: str, key: str, remote_id: str) -> None: ...
+
+
+class MemoryReferences:
+    """References kept for the adapter's lifetime only (a bare adapter, the tests)."""
+
+    def __init__(self):
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get(self, kind: str, key: str) -> str | None:
+        return self.entries.get((kind, key))
+
+    def put(self, kind: str, key: str, remote_id: str) -> None:
+        self.entries[kind, key] = remote_id
+
+    def drop(self, kind: str, key: str, remote_id: str) -> None:
+        if self.entries.get((kind, key)) == remote_id:
+            del self.entries[kind, key]
+
+
 class Adapter(HttpClient):
     """Base of provider adapters. Subclasses declare the class attributes and implement the
     hooks; the chores below are theirs to call."""
@@ -43,6 +71,9 @@ class Adapter(HttpClient):
     # contacts at this path; a provider with a cheaper or different read overrides these.
     check_path: ClassVar[str] = "/contacts"
     check_params: ClassVar[dict[str, Any]] = {"limit": 1}
+    # The documented delete of one record, `{}` standing for its id; None: the provider
+    # documents none, so a remote record is never deleted by us.
+    delete_path: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -54,7 +85,7 @@ class Adapter(HttpClient):
         observer: Observer | None = None,
         throttle: Callable[[], None] | None = None,
         timeout: float | None = None,
-        remember: Callable[[str, dict], None] | None = None,
+        references: References | None = None,
     ):
         super().__init__(
             base_url=base_url,
@@ -65,7 +96,7 @@ class Adapter(HttpClient):
             timeout=timeout,
         )
         self.options = dict(options or {})
-        self._remember = remember
+        self.references = references if references is not None else MemoryReferences()
 
     # --- hooks each provider implements -----------------------------------------------------
 
@@ -93,6 +124,12 @@ class Adapter(HttpClient):
         """The ID of the remote record with this payload's duplicate key, if there is one."""
         raise NotImplementedError
 
+    def delete(self, remote_id: str) -> None:
+        """Delete the remote record; raises ProviderError (a 404: it is already gone)."""
+        if self.delete_path is None:
+            raise NotImplementedError(f"{self.label} documents no delete endpoint.")
+        self.request("delete", "DELETE", self.path(self.delete_path, remote_id))
+
     def check(self) -> None:
         """Make one harmless authenticated read; raises ProviderError when it is refused."""
         self.request("lookup", "GET", self.check_path, params=self.check_params)
@@ -100,13 +137,6 @@ class Adapter(HttpClient):
     def read_page(self, body: dict, page: int) -> tuple[list, bool]:
         """A list answer's rows and whether a next page exists, for `find_exact`."""
         raise NotImplementedError
-
-    def remember(self, key: str, entries: dict) -> None:
-        """Merge `entries` into the connection's option `key` and keep them for later pushes
-        (e.g. Close's lead id per company). Without a store (a bare adapter) only in memory."""
-        self.options[key] = {**(self.options.get(key) or {}), **entries}
-        if self._remember is not None:
-            self._remember(key, entries)
 
     # --- chores shared by the adapters -----------------------------------------------------
 

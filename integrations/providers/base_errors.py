@@ -19,7 +19,11 @@ class ProviderError(Exception):
     retry_after: seconds the provider asked us to wait (429), when it said so.
     ambiguous: the request may have been applied although no answer arrived (timeout, dropped
         connection, a 5xx after the write): a create must be followed by a lookup.
+    create_unresolved: set by the engine on an ambiguous create whose lookup missed: the
+        record may exist yet, so no push may create it again before the retry looks again.
     """
+
+    create_unresolved = False
 
     def __init__(
         self,

@@ -7,7 +7,7 @@ fields named in the option `custom_field_map` ({"industry": "cf_…"}).
 
 from .base import Adapter, Answer, OptionField
 from .base_http import BasicKeyAsUser
-from .close_leads import lead_choice, lead_id
+from .close_leads import create_in_lead, lead_choice
 from .close_search import contact_search_body
 
 # Ours → Close's phone types (office, mobile, home, direct, fax, other).
@@ -21,10 +21,10 @@ class CloseAdapter(Adapter):
     option_fields = (
         OptionField("lead_strategy", "new (the default), by_company or fixed."),
         OptionField("lead_id", "The lead of every contact, with the fixed strategy."),
-        OptionField("lead_ids", "Kept by us: the lead of each company, with by_company."),
         OptionField("custom_field_map", 'Our field keys and "tags" to Close field ids.'),
     )
     check_path, check_params = "/me/", {}  # "Test connection": the key's own user
+    delete_path = "/contact/{}/"
     # Close has no error codes: statuses classify, and 400 messages name the fields.
 
     def build_payload(self, contact) -> dict:
@@ -53,10 +53,11 @@ class CloseAdapter(Adapter):
         return lead_choice(self.options, contact)
 
     def create(self, payload: dict, *, context: dict | None = None) -> str:
-        lead = lead_id(self, context)
-        body = {"lead_id": lead} if lead else {}
-        body |= self.without_empty(payload)
-        return self.answer_id(self.request("create", "POST", "/contact/", json_body=body), "id")
+        def post(lead: str | None) -> str:
+            body = ({"lead_id": lead} if lead else {}) | self.without_empty(payload)
+            return self.answer_id(self.request("create", "POST", "/contact/", json_body=body), "id")
+
+        return create_in_lead(self, context, post)
 
     def update(self, remote_id: str, payload: dict) -> None:
         # PUT acts as a patch; null clears. The contact stays in the lead it was created in:
@@ -95,4 +96,5 @@ class CloseAdapter(Adapter):
         legacy = body.get("error")  # 401s and the deprecated 429 body
         if not parts and legacy:
             parts.append(str(legacy.get("message") if isinstance(legacy, dict) else legacy))
-        return "", "; ".join(parts)
+        gone = "does not exist" in str((body.get("field-errors") or {}).get("lead_id"))
+        return ("lead_not_found" if gone else ""), "; ".join(parts)

@@ -21,6 +21,7 @@ class ContactshipAdapter(Adapter):
     default_base_url = "https://api.contactship.ai"
     auth_scheme = KeyHeader("x-api-key")
     check_path = "/v1/contacts"  # "Test connection": the first page of contacts
+    delete_path = "/v1/contacts/{}"  # answered 204
     # No error codes are documented: the status classifies (400 permanent, 401 auth, 5xx
     # retryable), and a 409 (same phone number) sends the engine to the lookup.
 

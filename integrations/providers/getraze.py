@@ -16,6 +16,7 @@ class GetRazeAdapter(Adapter):
     default_base_url = "https://app.getraze.com/external/v1"
     auth_scheme = KeyHeader("X-API-Key")
     option_fields = (OptionField("source", "Sent as every contact's source instead of ours."),)
+    delete_path = "/contacts/{}"  # needs the key's contacts:delete permission
     permanent_codes = (
         *("VALIDATION_ERROR", "INVALID_EMAIL", "INVALID_PARAMETER", "MISSING_REQUIRED_FIELD"),
         *("ALREADY_EXISTS", "CONFLICT", "DUPLICATE_ERROR", "NOT_FOUND"),

@@ -13,6 +13,7 @@ class KlenAdapter(Adapter):
     default_base_url = "https://api.klen.ai/api/v1"
     auth_scheme = BearerToken()
     option_fields = (OptionField("team_id", "The Klen team new contacts are assigned to."),)
+    delete_path = None  # Klen documents no delete endpoint: its records stay
     # Documented codes, by class. 5xx (server_error) and 429 (rate_limit_exceeded) are
     # retryable by their status; 401/403 ones are auth by theirs.
     permanent_codes = (

@@ -4,7 +4,8 @@ Documented and emulated: HTTP Basic with the key as user name; 200 (not 201) on 
 lead named after the contact when `lead_id` is left out; `emails`/`phones`/`urls` lists that a
 PUT replaces; `custom.cf_<id>` values checked against the field's type and choices; 400 bodies
 `{"errors": [], "field-errors": {}}`; search by email or phone through `/data/search/` (whose
-index may lag: the `lookup_misses_next` knob); the `RateLimit` header on every answer while a
+index may lag: the `lookup_misses_next` knob); `DELETE /lead/{id}/` deleting the lead's contacts
+too, and `DELETE /contact/{id}/`; the `RateLimit` header on every answer while a
 rate limit is set, and on a 429 with Retry-After (the legacy body too, deprecated but sent).
 Undocumented, chosen here: 401 answers `{"error": "…"}`.
 """
@@ -114,9 +115,14 @@ class CloseEmulator(JsonEmulator):
             return self._new_field(request.body)
         if match := LEAD_PATH.match(path):
             lead = self.leads.get(match.group(1))
-            if lead is None or method != "GET":
+            if lead is None or method not in ("GET", "DELETE"):
                 return self.error(404, "Not found.")
             contacts = [c for c in self.contacts.values() if c["lead_id"] == lead["id"]]
+            if method == "DELETE":  # a lead's contacts go with it, as at Close
+                del self.leads[lead["id"]]
+                for contact in contacts:
+                    del self.contacts[contact["id"]]
+                return Reply(200, {})
             return Reply(200, {**lead, "contacts": contacts})
         if match := CONTACT_PATH.match(path):
             contact = self.contacts.get(match.group(1))

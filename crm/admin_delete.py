@@ -1,0 +1,71 @@
+"""The contact list's "Delete selected contacts" at any selection size.
+
+Django's own action lists every contact and every related row on its confirmation page (all of
+them read into memory), carries every id back in the form, and deletes with one IN list of
+them. This one summarises what will be deleted (a count per model), carries the selection back
+as the list carries it ("select all": the list's filters, in this page's query string; or the
+ticked contacts of one page), and deletes through crm.deletion.contacts_delete, by chunks.
+"""
+
+from django.contrib import messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import model_ngettext
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+
+from .deletion import contacts_delete
+from .models import Contact
+from .selectors import contacts_delete_summary
+
+TEMPLATE = "admin/crm/contact/delete_selected_confirmation.html"
+
+
+def contacts_delete_selected(model_admin, request, queryset: QuerySet[Contact]):
+    summary = contacts_delete_summary(contacts=queryset)
+    site = model_admin.admin_site
+    # As Django's action: rows of a model staff may not delete (through its admin) stop it.
+    perms_lacking = sorted(
+        str(model._meta.verbose_name_plural)
+        for model, _count in summary
+        if site.is_registered(model)
+        and not site.get_model_admin(model).has_delete_permission(request)
+    )
+    if request.POST.get("post"):
+        if perms_lacking:
+            raise PermissionDenied
+        deleted = contacts_delete(
+            contacts=queryset,
+            before_chunk=lambda chunk: model_admin.log_deletions(request, chunk),
+        )
+        if deleted:
+            model_admin.message_user(
+                request,
+                _("Successfully deleted %(count)d %(items)s.")
+                % {"count": deleted, "items": model_ngettext(model_admin.opts, deleted)},
+                messages.SUCCESS,
+            )
+        return None  # back to the contact list
+
+    select_across = request.POST.get("select_across", "0")
+    objects_name = model_ngettext(model_admin.opts, summary[0][1] if summary else 0)
+    context = {
+        **site.each_context(request),
+        "title": _("Cannot delete %(name)s") % {"name": objects_name}
+        if perms_lacking
+        else _("Delete multiple objects"),
+        "subtitle": None,
+        "objects_name": str(objects_name),
+        "model_count": [(m._meta.verbose_name_plural, count) for m, count in summary],
+        "perms_lacking": perms_lacking,
+        "opts": model_admin.opts,
+        "select_across": select_across,
+        # The ticked contacts of the page (at most a page of them): the selection itself, or,
+        # with "select all", what the list's action protocol needs to see besides the filters.
+        "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "media": model_admin.media,
+    }
+    request.current_app = site.name
+    return TemplateResponse(request, TEMPLATE, context)

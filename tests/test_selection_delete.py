@@ -1,0 +1,245 @@
+"""Any selection size, the delete: "Delete selected contacts" on "select all" summarises what
+goes (a count per model) instead of listing every row, carries the selection back as the list
+does (its filters, or the ticked contacts of one page), and deletes by chunks.
+
+SQLite's limit is lowered to 999 parameters a statement (few_parameters), so a thousand
+contacts stand for a selection past PostgreSQL's 65,535; the 100,000-contact runs, the delete
+and the export, are PostgreSQL's own.
+"""
+
+import re
+from contextlib import contextmanager
+
+import pytest
+from django.contrib.admin import helpers
+from django.contrib.admin.models import DELETION, LogEntry
+from django.contrib.auth.models import Permission
+from django.db import connection as db_connection
+from django.db.models.signals import post_delete
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from crm.deletion import contact_cascade
+from crm.models import Contact, PhoneNumber, Tag
+from integrations.models import PushAttempt, RemoteLink
+
+from . import test_selection_size
+from .test_selection_size import contacts_create
+
+# The fixtures of the push's tests: the lowered parameter limit, a connection not pushed to.
+few_parameters = test_selection_size.few_parameters
+target = test_selection_size.target
+
+pytestmark = pytest.mark.django_db
+
+CONTACTS = reverse("admin:crm_contact_changelist")
+HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+
+
+@contextmanager
+def largest_statement():
+    """Records the most parameters any statement bound, in `found["params"]`."""
+    found = {"params": 0}
+
+    def count(execute, sql, params, many, context):
+        if params and not many:
+            found["params"] = max(found["params"], len(params))
+        return execute(sql, params, many, context)
+
+    with db_connection.execute_wrapper(count):
+        yield found
+
+
+def with_rows(target) -> None:
+    """A phone, a tag, a link to `target` and a push attempt on that link, for every contact
+    without them yet."""
+    without = Contact.objects.filter(remote_links=None)
+    ids = list(without.values_list("pk", flat=True))
+    tag, _created = Tag.objects.get_or_create(name="vip")
+    PhoneNumber.objects.bulk_create(
+        PhoneNumber(contact_id=pk, number=f"+1415555{pk % 10000:04d}") for pk in ids
+    )
+    Contact.tags.through.objects.bulk_create(
+        Contact.tags.through(contact_id=pk, tag_id=tag.pk) for pk in ids
+    )
+    RemoteLink.objects.bulk_create(
+        RemoteLink(contact_id=pk, connection=target, state="synced") for pk in ids
+    )
+    PushAttempt.objects.bulk_create(
+        PushAttempt(link_id=pk, operation="create", method="POST", path="/contacts")
+        for pk in RemoteLink.objects.filter(push_attempts=None).values_list("pk", flat=True)
+    )
+
+
+def delete_action(client, query: str = "", *, selected=None):
+    """The action's first step, as the list posts it: the confirmation page."""
+    data = {"action": "delete_selected", "index": "0"}
+    if selected is None:  # "select all": the page's ticked contacts and select_across
+        data["select_across"] = "1"
+        data[helpers.ACTION_CHECKBOX_NAME] = list(
+            Contact.objects.order_by("-updated_at", "-id").values_list("pk", flat=True)[:100]
+        )
+    else:
+        data[helpers.ACTION_CHECKBOX_NAME] = selected
+    return client.post(CONTACTS + query, data)
+
+
+def confirm(client, page, query: str = ""):
+    """Posts the confirmation page's own form, hidden fields as it renders them."""
+    fields: dict[str, list[str]] = {}
+    form = page.content.decode().split('<form method="post">')[-1]
+    for name, value in HIDDEN.findall(form):
+        fields.setdefault(name, []).append(value)
+    return client.post(CONTACTS + query, fields)
+
+
+def summary(page) -> dict[str, str]:
+    return dict(re.findall(r"<li>([^<:]+): (\d+)</li>", page.content.decode()))
+
+
+def test_select_all_confirms_with_counts_and_deletes_by_chunks(
+    staff_client, target, few_parameters
+):
+    contacts_create(1100, stage="lead")
+    contacts_create(5, prefix="kept", stage="customer")
+    with_rows(target)
+
+    with CaptureQueriesContext(db_connection) as queries:
+        page = delete_action(staff_client, "?stage__exact=lead")
+    assert page.status_code == 200
+    assert summary(page) == {
+        "Contacts": "1100",
+        "Contact-tag relationships": "1100",
+        "Phone numbers": "1100",
+        "Remote links": "1100",
+        "Push attempts": "1100",
+    }
+    html = page.content.decode()
+    assert "C17 " not in html and "c17@example.com" not in html  # no contact is listed
+    assert html.count('type="hidden"') <= 110  # the page's ticks at most, never every id
+    assert len(queries) <= 20, [q["sql"][:80] for q in queries.captured_queries]
+
+    with largest_statement() as found:
+        response = confirm(staff_client, page, "?stage__exact=lead")
+    assert response.status_code == 302
+    assert found["params"] <= few_parameters
+    assert set(Contact.objects.values_list("stage", flat=True)) == {"customer"}
+    assert (PhoneNumber.objects.count(), RemoteLink.objects.count()) == (5, 5)
+    assert (PushAttempt.objects.count(), Contact.tags.through.objects.count()) == (5, 5)
+    assert LogEntry.objects.filter(action_flag=DELETION).count() == 1100
+    messages = [str(m) for m in staff_client.get(response["Location"]).context["messages"]]
+    assert "Successfully deleted 1100 contacts." in messages
+
+
+def test_the_confirmation_reads_as_many_queries_for_more_contacts(staff_client, target):
+    contacts_create(150)  # more than the list's page either way
+    with_rows(target)
+    delete_action(staff_client)  # caches filled (the content types of the admin's log)
+    with CaptureQueriesContext(db_connection) as few:
+        delete_action(staff_client)
+    contacts_create(300, prefix="more")
+    with_rows(target)
+    with CaptureQueriesContext(db_connection) as more:
+        page = delete_action(staff_client)
+    assert summary(page)["Contacts"] == "450"
+    assert len(more) == len(few)
+
+
+def test_ticked_contacts_are_the_ones_deleted(staff_client, target):
+    contacts_create(5)
+    ticked = list(Contact.objects.order_by("pk").values_list("pk", flat=True)[:2])
+    page = delete_action(staff_client, selected=ticked)
+    assert summary(page) == {"Contacts": "2"}
+    assert confirm(staff_client, page).status_code == 302
+    assert not Contact.objects.filter(pk__in=ticked).exists()
+    assert Contact.objects.count() == 3
+
+
+def test_staff_who_may_not_delete_the_links_cannot_delete_linked_contacts(
+    client, django_user_model, target
+):
+    contacts_create(3)
+    with_rows(target)
+    user = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="crm", codename__in=["view_contact", "delete_contact"]
+        )
+    )
+    client.force_login(user)
+    page = delete_action(client)
+    assert page.status_code == 200
+    assert "Cannot delete" in page.content.decode()
+    assert "remote links" in page.content.decode()
+    data = {"action": "delete_selected", "index": "0", "select_across": "1", "post": "yes"}
+    data[helpers.ACTION_CHECKBOX_NAME] = [Contact.objects.first().pk]
+    assert client.post(CONTACTS, data).status_code == 403
+    assert Contact.objects.count() == 3
+
+
+def test_the_cascade_is_found_through_the_relations():
+    cascade = contact_cascade()
+    assert cascade.models == [
+        (Contact, "pk"),
+        (Contact.tags.through, "contact__pk"),
+        (PhoneNumber, "contact__pk"),
+        (RemoteLink, "contact__pk"),
+        (PushAttempt, "link__contact__pk"),
+    ]
+    assert cascade.plain
+
+
+def test_with_a_delete_signal_listened_to_contacts_go_as_django_deletes_them(
+    staff_client, target, few_parameters
+):
+    contacts_create(1050)
+    with_rows(target)
+    deleted_phones = []
+
+    def phone_deleted(sender, instance, **kwargs):
+        deleted_phones.append(instance.pk)
+
+    post_delete.connect(phone_deleted, sender=PhoneNumber)
+    try:
+        assert not contact_cascade().plain
+        response = confirm(staff_client, delete_action(staff_client))
+    finally:
+        post_delete.disconnect(phone_deleted, sender=PhoneNumber)
+    assert response.status_code == 302
+    assert len(deleted_phones) == 1050
+    assert (Contact.objects.count(), PushAttempt.objects.count()) == (0, 0)
+
+
+@pytest.mark.skipif(
+    db_connection.vendor != "postgresql", reason="100,000 contacts: PostgreSQL's own run"
+)
+def test_delete_of_100000_contacts_on_postgresql(staff_client, target):
+    contacts_create(100_000)
+    RemoteLink.objects.bulk_create(
+        RemoteLink(contact_id=pk, connection=target, state="synced")
+        for pk in Contact.objects.values_list("pk", flat=True)
+    )
+    page = delete_action(staff_client)
+    assert summary(page) == {"Contacts": "100000", "Remote links": "100000"}
+    assert len(page.content) < 50_000
+    with largest_statement() as found:
+        response = confirm(staff_client, page)
+    assert response.status_code == 302
+    assert found["params"] <= 5000
+    assert (Contact.objects.count(), RemoteLink.objects.count()) == (0, 0)
+    assert LogEntry.objects.filter(action_flag=DELETION).count() == 100_000
+
+
+@pytest.mark.skipif(
+    db_connection.vendor != "postgresql", reason="100,000 contacts: PostgreSQL's own run"
+)
+def test_export_of_100000_contacts_on_postgresql(staff_client):
+    contacts_create(100_000)
+    fields = {f"contactresource_{name}": "on" for name in ("email", "phones", "tags")}
+    with largest_statement() as found:
+        response = staff_client.post(
+            reverse("admin:crm_contact_export"), {"format": "0", "resource": "0", **fields}
+        )
+    assert response.status_code == 200
+    assert len(response.content.decode().splitlines()) == 100_001
+    assert found["params"] <= 1000
