@@ -162,10 +162,15 @@ def test_the_api_never_answers_5xx_and_always_as_its_schema_says(case, api_key):
     case.call_and_validate(headers={"X-API-Key": api_key}, **checks_for(case))
 
 
-def test_the_schema_links_each_created_contact_to_its_operations():
-    machine = schema.as_state_machine()
+def test_the_stateful_sequences_follow_the_schemas_links_from_a_create():
+    steps = [name for name in dir(schema.as_state_machine()) if name.startswith("POST_")]
 
-    assert len(machine.bundles) >= 1
+    # One step per link of the create's 201 (api.schema_fidelity.created_contact_links).
+    for target in ("GET", "PUT", "PATCH", "DELETE"):
+        assert f"POST_api_v1_contacts___201_{target}_api_v1_contacts_id__{target}" in " ".join(
+            steps
+        )
+    assert any("201_POST_api_v1_contacts_id_push" in name for name in steps)
 
 
 class APIWorkflow(schema.as_state_machine()):
