@@ -2,7 +2,6 @@
 and `?sync=failed` for the state of their pushes."""
 
 from django_filters import rest_framework as filters
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import filters as rest_filters
 from rest_framework.exceptions import ErrorDetail, ValidationError
@@ -12,6 +11,7 @@ from integrations.filters import ContactFilter, SyncStateFilter
 from integrations.models import RemoteLink
 
 from ..query_params import query_parameters_check
+from .countries import country_code_pattern
 
 __all__ = ["ContactFilter", "ContactFilterBackend", "OrderingFilter"]
 
@@ -27,15 +27,18 @@ extend_schema_field(
 extend_schema_field(
     {
         "type": "string",
-        "pattern": "^[A-Za-z]{2}$",
+        # Upper or lower case (any case is read; the pattern lists the two usual ones).
+        "pattern": country_code_pattern(),
         "description": "ISO 3166-1 alpha-2 code, any case.",
     }
 )(CountryFilter)
-extend_schema_field(OpenApiTypes.INT)(IdFilter)
+extend_schema_field({"type": "integer", "minimum": 1, "maximum": 2**63 - 1})(IdFilter)
 extend_schema_field(
     {
         "type": "string",
         "maxLength": 150,
+        # The state last, after the start or a colon (surrounding spaces are ignored).
+        "pattern": r"(^\s*|:)(" + "|".join(RemoteLink.State.values) + r")\s*$",
         "description": (
             "Contacts whose push is in this state: `failed`, or for one connection "
             "`GetRaze:failed`. States: " + ", ".join(RemoteLink.State.values) + "."

@@ -141,6 +141,7 @@ UPDATED = OpenApiResponse(
     methods=WRITE_METHODS,
 )
 @extend_validation_errors(["null"], field_name="phone_numbers.INDEX", methods=WRITE_METHODS)
+@extend_validation_errors(["null"], field_name="phone_numbers", methods=WRITE_METHODS)
 @extend_validation_errors(
     ["multiple_primary", "max_length"],
     field_name="phone_numbers.non_field_errors",
