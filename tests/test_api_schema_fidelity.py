@@ -58,8 +58,8 @@ def test_a_contacts_custom_fields_stay_a_map_of_any_keys(schema):
     assert custom_fields["additionalProperties"] == {}
 
 
-def test_the_api_refuses_an_unknown_key_in_a_contact_and_in_a_phone_number(api):
-    response = api.post(
+def test_the_api_refuses_an_unknown_key_in_a_contact_and_in_a_phone_number(api_client):
+    response = api_client.post(
         CONTACTS_URL,
         {
             "first_name": "Ada",
@@ -103,8 +103,8 @@ def test_the_schema_says_a_tag_is_not_blank(schema, name):
     assert not any(matches(tag["pattern"], blank) for blank in ["", " ", "\x1f"])
 
 
-def test_the_api_refuses_a_blank_tag(api):
-    response = api.post(
+def test_the_api_refuses_a_blank_tag(api_client):
+    response = api_client.post(
         CONTACTS_URL, {"first_name": "Ada", "tags": ["vip", "\x1f "]}, format="json"
     )
 
@@ -112,13 +112,13 @@ def test_the_api_refuses_a_blank_tag(api):
 
 
 @pytest.mark.parametrize("blank", ["", "   ", "\x1f", "\u3000"])
-def test_the_api_refuses_a_blank_first_name_as_required(schema, api, blank):
+def test_the_api_refuses_a_blank_first_name_as_required(schema, api_client, blank):
     # Blank as Python's str.strip() sees it (ECMA's `\S` takes U+001F for a character).
     assert not matches(
         component(schema, "ContactRequest")["properties"]["first_name"]["pattern"], blank
     )
 
-    response = api.post(CONTACTS_URL, {"first_name": blank}, format="json")
+    response = api_client.post(CONTACTS_URL, {"first_name": blank}, format="json")
 
     assert response.status_code == 400
     assert error_codes(response) == {"first_name": ["required"]}
@@ -132,17 +132,17 @@ def test_the_countrys_pattern_takes_codes_in_either_case_names_and_empty(schema)
 
 
 @pytest.mark.parametrize(("value", "stored"), [("br", "BR"), ("Brazil", "BR"), ("", "")])
-def test_the_api_takes_what_the_countrys_pattern_takes(api, value, stored):
-    response = api.post(CONTACTS_URL, {"first_name": "Ada", "country": value}, format="json")
+def test_the_api_takes_what_the_countrys_pattern_takes(api_client, value, stored):
+    response = api_client.post(CONTACTS_URL, {"first_name": "Ada", "country": value}, format="json")
 
     assert response.status_code == 201
     assert response.json()["country"] == stored
 
 
 @pytest.mark.parametrize("value", [{}, {"code": "BR"}, 76, ["BR"], True])
-def test_a_country_that_is_not_text_is_refused(api, value):
+def test_a_country_that_is_not_text_is_refused(api_client, value):
     # django-countries reads {"code": …} and numbers; `{}` used to be stored as no country.
-    response = api.post(CONTACTS_URL, {"first_name": "Ada", "country": value}, format="json")
+    response = api_client.post(CONTACTS_URL, {"first_name": "Ada", "country": value}, format="json")
 
     assert response.status_code == 400
     assert error_codes(response) == {"country": ["invalid_choice"]}
@@ -161,11 +161,11 @@ def test_a_country_that_is_not_text_is_refused(api, value):
         ("http://localhost/a\x1db", False),  # a space to Python (URLValidator), not to ECMA
     ],
 )
-def test_the_url_pattern_agrees_with_the_api(schema, api, url, accepted):
+def test_the_url_pattern_agrees_with_the_api(schema, api_client, url, accepted):
     (pattern_branch, blank_branch) = component(schema, "ContactRequest")["properties"]["website"][
         "oneOf"
     ]
-    response = api.post(CONTACTS_URL, {"first_name": "Ada", "website": url}, format="json")
+    response = api_client.post(CONTACTS_URL, {"first_name": "Ada", "website": url}, format="json")
 
     assert blank_branch == {"type": "string", "maxLength": 0}
     assert matches(pattern_branch["pattern"], url) is accepted
@@ -298,7 +298,7 @@ def test_the_schema_documents_their_query_parameter_codes(schema, path, method):
 # --- headers -----------------------------------------------------------------------------------
 
 
-def test_the_idempotency_keys_format_agrees_with_the_api(schema, api):
+def test_the_idempotency_keys_format_agrees_with_the_api(schema, api_client):
     (parameter,) = [
         p for p in schema["paths"][CONTACTS_URL]["post"]["parameters"] if p["in"] == "header"
     ]
@@ -306,14 +306,14 @@ def test_the_idempotency_keys_format_agrees_with_the_api(schema, api):
 
     for key, accepted in [("a-uuid-1", True), ("x" * 255, True), ("x" * 256, False), ("é", False)]:
         fits = matches(key_schema["pattern"], key) and len(key) <= key_schema["maxLength"]
-        response = api.post(
+        response = api_client.post(
             CONTACTS_URL, {"first_name": key[:10]}, format="json", HTTP_IDEMPOTENCY_KEY=key
         )
         assert fits is accepted, key
         assert (response.status_code == 201) is accepted, key
 
 
-def test_the_create_documents_location_and_idempotent_replayed(schema, api):
+def test_the_create_documents_location_and_idempotent_replayed(schema, api_client):
     headers = schema["paths"][CONTACTS_URL]["post"]["responses"]["201"]["headers"]
     batch = schema["paths"][BATCH]["post"]["responses"]["200"]["headers"]
 
@@ -321,8 +321,12 @@ def test_the_create_documents_location_and_idempotent_replayed(schema, api):
     assert "Idempotent-Replayed" in batch
     assert "Location" not in batch
 
-    first = api.post(CONTACTS_URL, {"first_name": "Ada"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
-    again = api.post(CONTACTS_URL, {"first_name": "Ada"}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    first = api_client.post(
+        CONTACTS_URL, {"first_name": "Ada"}, format="json", HTTP_IDEMPOTENCY_KEY="k1"
+    )
+    again = api_client.post(
+        CONTACTS_URL, {"first_name": "Ada"}, format="json", HTTP_IDEMPOTENCY_KEY="k1"
+    )
     assert first["Location"] == again["Location"]
     assert first["Location"].endswith(detail_url(first.json()["id"]))
     assert "Idempotent-Replayed" not in first

@@ -75,14 +75,14 @@ def deletes(box) -> list[str]:
 
 
 def test_a_contact_deleted_through_the_api_is_deleted_at_each_provider_that_can(
-    api, boxes, connections, time_machine
+    api_client, boxes, connections, time_machine
 ):
     contact = ada()
     settle_all(connections, time_machine)
     remote = {p: RemoteLink.objects.get(connection=c).remote_id for p, c in connections.items()}
     assert all(remote.values())
 
-    assert api.delete(detail_url(contact.pk)).status_code == 204
+    assert api_client.delete(detail_url(contact.pk)).status_code == 204
     links = {link.connection.provider: link for link in RemoteLink.objects.all()}
     assert {p: (link.contact_id, link.state) for p, link in links.items()} == {
         p: (None, "deleting") for p in connections
