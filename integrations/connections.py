@@ -1,6 +1,7 @@
 """Writes of connections: create or update one, pause it when its key is refused, resume it,
 and staff's "Test connection"."""
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -89,3 +90,22 @@ def connection_check(*, connection: Connection) -> tuple[bool, str]:
         answer = f"HTTP {error.status}" if error.status is not None else "no answer"
         return False, f"{provider} refused it ({answer}, {error.code}): {error.message}"
     return True, f"{provider} accepted the API key."
+
+
+def option_value_parse(raw: str) -> object:
+    """A provider option as staff type it: JSON when it parses as JSON (3, true, {"a": 1},
+    [1, 2], "quoted"), else the text itself."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def option_value_text(value: object) -> str:
+    """An option's stored value as staff type it (option_value_parse reads it back)."""
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value, ensure_ascii=False)  # "3" stays text: shown quoted

@@ -1,6 +1,7 @@
 """The connection pages: settings with a write-only key, status, link counts, test, resume."""
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import Count, Q
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -9,12 +10,14 @@ from ..audience import audience_contacts
 from ..connections import connection_resume
 from ..links import links_enqueue_pending
 from ..models import Connection
+from ..pace import connection_pace
 from ..providers import adapter_class
 from . import pages
 from .contacts import AUDIENCE_PARAMETER
 from .display import connection_status
-from .forms import ConnectionForm
+from .forms import OPTION_PREFIX, ConnectionForm
 
+OPTIONS_HELP = "Save the connection to get one field for each option of its provider."
 REFERENCES_SHOWN = 20
 PAUSED_HELP = (
     "Pushes to this connection are paused because the provider refused the "
@@ -42,6 +45,7 @@ class ConnectionAdmin(admin.ModelAdmin):
     readonly_fields = (
         "masked_key",
         "status",
+        "pace",
         "paused_reason",
         "remembered",
         "delete_reach",
@@ -52,9 +56,18 @@ class ConnectionAdmin(admin.ModelAdmin):
     actions = ["resume", "push_pending"]
 
     def get_fieldsets(self, request, obj=None):
+        provider = request.POST.get("provider") or (obj.provider if obj is not None else "")
+        options = ConnectionForm.option_field_names(provider)
         fieldsets = [
             (None, {"fields": ("name", "provider", "base_url", "api_key", "enabled", "auto_push")}),
-            ("Limits and options", {"fields": ("concurrency", "rate_limit", "options")}),
+            ("Pace", {"fields": ("concurrency", "rate_limit", "pace")}),
+            (
+                "Provider options",
+                {
+                    "fields": (*options, "options"),
+                    "description": "" if options else OPTIONS_HELP,
+                },
+            ),
             (
                 "Sync rules",
                 {
@@ -70,7 +83,7 @@ class ConnectionAdmin(admin.ModelAdmin):
             ),
         ]
         if obj is not None:
-            fieldsets[0][1]["fields"] = (*fieldsets[0][1]["fields"], "masked_key", "status")
+            fieldsets[0][1]["fields"] = (*fieldsets[0][1]["fields"], "status")
             fieldsets.append(("Record", {"fields": ("remembered", "created_at", "updated_at")}))
         if obj is not None and obj.is_paused:
             # First on the page: why nothing is pushed, and what fixes it.
@@ -78,6 +91,15 @@ class ConnectionAdmin(admin.ModelAdmin):
                 0, ("Paused", {"fields": ("paused_reason",), "description": PAUSED_HELP})
             )
         return fieldsets
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # The option fields are the form's own; modelform_factory knows only model fields.
+        kwargs["fields"] = [
+            name
+            for name in flatten_fieldsets(self.get_fieldsets(request, obj))
+            if not name.startswith(OPTION_PREFIX) and name not in self.readonly_fields
+        ]
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_queryset(self, request):
         return (
@@ -124,6 +146,12 @@ class ConnectionAdmin(admin.ModelAdmin):
     @admin.display(description="Status")
     def status(self, obj):
         return connection_status(obj)
+
+    @admin.display(description="Pace in force")
+    def pace(self, obj):
+        if obj is None or obj.pk is None:
+            return "The provider's documented limit, until its answers say more."
+        return connection_pace(obj).describe(adapter_class(obj.provider).label)
 
     @admin.display(description="Contacts in the audience")
     def audience_count(self, obj):

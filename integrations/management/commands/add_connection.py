@@ -1,9 +1,7 @@
-import json
-
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations.connections import connection_upsert
+from integrations.connections import connection_upsert, option_value_parse
 from integrations.models import Connection
 from integrations.providers import provider_choices
 
@@ -12,11 +10,7 @@ def parse_option(text: str) -> tuple[str, object]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise CommandError(f"--option expects key=value, got {text!r}")
-    try:
-        value = json.loads(raw)  # 3, true, {"a": 1}, [1, 2] and "quoted" are stored as JSON
-    except ValueError:
-        value = raw
-    return key.strip(), value
+    return key.strip(), option_value_parse(raw)
 
 
 class Command(BaseCommand):
