@@ -28,6 +28,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 MAX_CURSOR_LENGTH = 2000
 BIGINT_MAX = 2**63 - 1
 WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
+LARGEST_WHOLE_NUMBER = 10**18 - 1  # the largest WHOLE_NUMBER reads
 
 
 def positive_integer_parameter(request, name: str, *, maximum: int | None = None) -> int | None:
@@ -343,7 +344,7 @@ class ContactPagination(KeysetCursorPagination):
                 "description": "Page number, from 1, for clients written before cursors: the "
                 "answer adds `count`, and costs a count of every matching contact. A page "
                 "past the end is 404 `not_found`. Not combined with `cursor`.",
-                "schema": {"type": "integer", "minimum": 1},
+                "schema": {"type": "integer", "minimum": 1, "maximum": LARGEST_WHOLE_NUMBER},
             },
         ]
 

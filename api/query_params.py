@@ -116,3 +116,30 @@ def strict_query_parameters(view_class: type) -> type:
                 name_codes.update(error.error_codes)
         extend_validation_errors(sorted(name_codes), field_name=name, actions=["list"])(view_class)
     return view_class
+
+
+class StrictQueryParametersMixin:
+    """For a view without filters or pages (the push, the batch, the custom fields): its query
+    string is checked as the list's is, so it takes only `format`; anything else is a 400
+    `validation_error` naming the parameter. Checked once the caller is authenticated and
+    allowed, so a 401 or 403 still comes first."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.query_params:
+            query_parameters_check(request, self)
+
+
+def strict_query_string(view_class: type) -> type:
+    """Class decorator, with StrictQueryParametersMixin: its codes in the OpenAPI schema, merged
+    with those the view declares itself for the same names (so: outermost)."""
+    methods = [name for name in view_class.http_method_names if name not in ("head", "options")]
+    codes = {"KEY": {"unknown_parameter"}}
+    if api_settings.URL_FORMAT_OVERRIDE:
+        codes[api_settings.URL_FORMAT_OVERRIDE] = {"blank", "invalid", "invalid_choice"}
+    declared = get_validation_errors(view_class)
+    for name, name_codes in codes.items():
+        for error in declared.get(name, ()):
+            name_codes.update(error.error_codes)
+        extend_validation_errors(sorted(name_codes), field_name=name, methods=methods)(view_class)
+    return view_class

@@ -21,6 +21,7 @@ from rest_framework import serializers
 from apikeys.permissions import required_scope
 
 from .errors import CODES_BY_STATUS
+from .schema_params import query_parameters_constrained
 
 EXAMPLE_DETAILS = {
     400: "JSON parse error - Expecting value: line 1 column 1 (char 0)",
@@ -106,6 +107,12 @@ class AutoSchema(openapi.AutoSchema):
         # Only a request body can be too large.
         if self.method not in WRITE_METHODS:
             operation["responses"].pop("413", None)
+        query_parameters_constrained(self.view, operation.get("parameters", []))
+        # A list body's bounds, which the serializer's `many=True` does not carry.
+        items = getattr(self.view, "request_body_items", None)
+        for content in (operation.get("requestBody") or {}).get("content", {}).values():
+            if items and content["schema"].get("type") == "array":
+                content["schema"].update(minItems=items[0], maxItems=items[1])
         # Registered for parse_errors_with_api_codes, which puts it in place of the
         # library's parse error.
         self.resolve_serializer(ParseErrorResponse, "response")

@@ -20,6 +20,7 @@ from import_export.formats.base_formats import CSV, XLSX
 from import_export.forms import SelectableFieldsExportForm
 
 from .admin_delete import contacts_delete_selected
+from .deletion import contact_delete, contacts_delete
 from .forms import (
     CUSTOM_FIELD_PREFIX,
     ContactAdminForm,
@@ -272,6 +273,12 @@ class ContactAdmin(ImportExportModelAdmin):
         # page sent back untouched be told from a change to a phone alone.
         if not change:
             super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj):
+        contact_delete(contact=obj)  # the delete rules of provider links apply
+
+    def delete_queryset(self, request, queryset):
+        contacts_delete(contacts=queryset)
 
     def save_related(self, request, form, formsets, change):
         changed = not change or form.has_changed() or any(fs.has_changed() for fs in formsets)

@@ -1,6 +1,7 @@
 """Writes of connections: create or update one, pause it when its key is refused, resume it,
 and staff's "Test connection"."""
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -8,6 +9,7 @@ from typing import Any
 from django.utils import timezone
 
 from .adapters import adapter_for
+from .audience import audience_validate
 from .crypto import SecretUnreadable
 from .links import links_enqueue_pending
 from .models import Connection
@@ -28,8 +30,11 @@ def connection_upsert(
     """Create the connection called `name`, or update it. Returns (connection, created).
 
     Only what is passed changes: `options` are merged into the stored ones. An empty
-    `base_url` means the provider's official URL.
+    `base_url` means the provider's official URL. An `audience` is checked by the contact
+    filter set (AudienceInvalid, a ValueError, names every problem).
     """
+    if "audience" in fields:
+        fields["audience"] = audience_validate(fields["audience"])
     connection = Connection.objects.filter(name=name).first()
     created = connection is None
     if created:
@@ -85,3 +90,22 @@ def connection_check(*, connection: Connection) -> tuple[bool, str]:
         answer = f"HTTP {error.status}" if error.status is not None else "no answer"
         return False, f"{provider} refused it ({answer}, {error.code}): {error.message}"
     return True, f"{provider} accepted the API key."
+
+
+def option_value_parse(raw: str) -> object:
+    """A provider option as staff type it: JSON when it parses as JSON (3, true, {"a": 1},
+    [1, 2], "quoted"), else the text itself."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def option_value_text(value: object) -> str:
+    """An option's stored value as staff type it (option_value_parse reads it back)."""
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value, ensure_ascii=False)  # "3" stays text: shown quoted

@@ -4,7 +4,6 @@ import secrets
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Value
 from django.utils import timezone
 
 from crm.models import Contact
@@ -22,6 +21,10 @@ class Connection(models.Model):
         UPDATE_ONLY = "update_only", "Update only"
 
     class OnDelete(models.TextChoices):
+        KEEP = "keep", "Keep the remote record"
+        DELETE = "delete", "Delete the remote record"
+
+    class OnLeave(models.TextChoices):
         KEEP = "keep", "Keep the remote record"
         DELETE = "delete", "Delete the remote record"
 
@@ -44,6 +47,23 @@ class Connection(models.Model):
     )
     concurrency = models.PositiveSmallIntegerField(
         default=2, help_text="Pushes to this connection running at once, across all workers."
+    )
+    audience = models.TextField(
+        blank=True,
+        help_text=(
+            "Which contacts go there, in the API's query syntax: tag=vip&stage=customer (every "
+            "filter of GET /api/v1/contacts/). Empty: every contact."
+        ),
+    )
+    on_leave = models.CharField(
+        "when a contact leaves the audience",
+        max_length=10,
+        choices=OnLeave.choices,
+        default=OnLeave.KEEP,
+        help_text=(
+            "Keep: its link stays, marked as outside the audience. Delete: its record at the "
+            "provider is deleted, as for a deleted contact."
+        ),
     )
     mode = models.CharField(
         "sync mode",
@@ -68,10 +88,20 @@ class Connection(models.Model):
         ),
     )
     rate_limit = models.FloatField(
-        "requests per second",
-        default=0.25,
-        help_text="Across all workers; 0 means no limit. GetRaze allows 1000 an hour by default.",
+        "rate ceiling (requests per second)",
+        null=True,
+        blank=True,
+        default=None,
+        help_text=(
+            "Leave empty to follow the provider: its documented limit at first, then what its "
+            "answers say. A number caps that pace; 0 turns our pacing off (a provider's 429 "
+            "is still waited out). Counted across all workers."
+        ),
     )
+    # The pace the provider's last rate headers allowed (requests a second), and the end of
+    # the window they described.
+    learned_rate = models.FloatField(null=True, blank=True, editable=False)
+    learned_rate_until = models.DateTimeField(null=True, blank=True, editable=False)
     paused_at = models.DateTimeField(null=True, blank=True, editable=False)
     paused_reason = models.CharField(max_length=500, blank=True, editable=False)
     # The rate limiter's schedule: the earliest time the next request may start.
@@ -164,39 +194,6 @@ class ConnectionSlot(models.Model):
         return f"{self.connection_id}#{self.number}"
 
 
-def link_contact_deleted(collector, field, sub_objs, using) -> None:
-    """RemoteLink.contact's on_delete, for any delete of contacts through the ORM (the admin,
-    the API, a bulk or chunked delete of a queryset).
-
-    Links to connections that delete remote records outlive their contact: in the delete's
-    own transaction they become `deleting`, contact-less, with a new generation (so a push in
-    flight cannot mark them synced) and no next attempt (integrations.remote_delete queues
-    them when the transaction commits). The other links go with the contact, as CASCADE.
-    The batch's links are read once, with their connection's rule; the updates go by primary
-    key, in chunks, so no statement binds more parameters than the database allows.
-    """
-    rows = list(sub_objs.annotate(rule=F("connection__on_delete")))
-    follow = [link for link in rows if link.rule == Connection.OnDelete.DELETE]
-    keep = [link for link in rows if link.rule != Connection.OnDelete.DELETE]
-    meta = RemoteLink._meta
-    for name, value in (
-        ("state", RemoteLink.State.DELETING),
-        ("generation", GENERATION_BUMP),
-        ("next_attempt_at", None),
-        ("attempts", 0),
-        ("contact", None),
-    ):
-        if follow:
-            collector.add_field_update(meta.get_field(name), value, follow)
-    if keep:
-        models.CASCADE(collector, field, keep, using)
-
-
-# The collector hands over the batch's links unread: read once above, not also by Django.
-link_contact_deleted.lazy_sub_objs = True
-GENERATION_BUMP = F("generation") + Value(1)
-
-
 class RemoteLink(models.Model):
     """A contact's record at one connection: its remote ID and whether it has our latest data."""
 
@@ -210,12 +207,12 @@ class RemoteLink(models.Model):
         DELETED = "deleted", "Deleted"  # the remote record was deleted (or was already gone)
 
     # Null once the contact is deleted, while the link waits for its remote delete (see
-    # link_contact_deleted): the remote ID and the attempts stay until the delete is settled.
+    # integrations.remote_delete): the remote ID and the attempts stay until it is settled.
     contact = models.ForeignKey(
         Contact,
         null=True,
         blank=True,
-        on_delete=link_contact_deleted,
+        on_delete=models.CASCADE,
         related_name="remote_links",
     )
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="links")

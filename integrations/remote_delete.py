@@ -1,7 +1,8 @@
 """Deleting a deleted contact's remote record, for connections whose `on_delete` is "delete".
 
-A contact's delete leaves such links behind, contact-less and `deleting`, in the delete's own
-transaction (models.link_contact_deleted); `remote_deletes_queue` queues them when it commits.
+Before contacts are deleted (crm.signals.contacts_deleting, sent by crm.deletion for the
+admin, the API and bulk deletes), `remote_deletes_start` detaches such links from them, in the
+delete's own transaction: contact-less and `deleting`, their push queued as for any change.
 Each is then run by the worker like a push (`push.link_push` hands it here): claimed, under
 the connection's concurrency and rate limit, one PushAttempt for the DELETE, retried with
 backoff on retryable errors. A 404 means the record is already gone. A permission refusal
@@ -12,12 +13,12 @@ AI) leaves the link `skipped` with the reason. A settled link is kept, `deleted`
 remote ID and attempts, until `push_contacts --prune` removes it with old attempts.
 """
 
-import weakref
-
-from django.db import router, transaction
+from django.db import router
+from django.db.models import F
 from django.utils import timezone
 
 from .adapters import adapter_for
+from .audience import OUTSIDE_AUDIENCE, outside_audience_fields, outside_audience_reason
 from .connections import connection_pause
 from .crypto import SecretUnreadable
 from .links import ids_per_statement
@@ -25,13 +26,26 @@ from .models import Connection, RemoteLink
 from .providers import ProviderError
 from .push_attempts import AttemptRecorder, LinkGone, RequestBudget
 from .push_outcomes import Result, link_failed, link_finish, link_requeue
-from .queue import tasks_enqueue
+from .queue import link_pushes_queue
 from .throttle import Throttled, backlog_spread, rate_reserve, slot_acquire, slot_release
 
 
+def link_leave_audience(*, link: RemoteLink, connection: Connection, holder: str) -> Result:
+    """A claimed link whose contact is outside the connection's audience: its remote record is
+    deleted if the connection's `on_leave` says so, else the link stays, marked as outside."""
+    if connection.on_leave == Connection.OnLeave.DELETE and link.remote_id:
+        return link_remote_delete(link=link, connection=connection, holder=holder)
+    fields = outside_audience_fields(connection)
+    link_finish(link, link.generation, RemoteLink.State.SKIPPED, **fields)
+    return Result.SKIPPED
+
+
 def link_remote_delete(*, link: RemoteLink, connection: Connection, holder: str) -> Result:
-    """Delete the remote record of a contact-less link the caller has claimed."""
+    """Delete the remote record of a link the caller has claimed: a deleted contact's, or that
+    of a contact that left the connection's audience (`on_leave` delete), whose link then
+    forgets the remote ID, so that coming back into the audience creates a record again."""
     generation = link.generation
+    leaving = link.contact_id is not None
     if not link.remote_id:
         # Never created there (or only by a create whose answer was lost and never found).
         link_finish(
@@ -83,6 +97,8 @@ def link_remote_delete(*, link: RemoteLink, connection: Connection, holder: str)
         # 404: already gone at the provider, which is what was asked.
     finally:
         slot_release(connection=connection, holder=holder)
+    gone = {"remote_id": "", "payload_hash": ""} if leaving else {}
+    reason = f"{outside_audience_reason(connection)}: its record there was deleted."
     link_finish(
         link,
         generation,
@@ -90,55 +106,35 @@ def link_remote_delete(*, link: RemoteLink, connection: Connection, holder: str)
         last_pushed_at=timezone.now(),
         attempts=0,
         next_attempt_at=None,
-        last_error_code="",
-        last_error_message="",
+        last_error_code=OUTSIDE_AUDIENCE if leaving else "",
+        last_error_message=reason if leaving else "",
+        **gone,
     )
     return Result.DELETED
 
 
-def remote_deletes_queue(*, using: str) -> None:
-    """Called for each contact deleted (post_delete): once per transaction, when it commits,
-    queue the links its deletes left `deleting`. Nothing is queued if it rolls back."""
-    connection = transaction.get_connection(using)
-    found = _armed.get(connection)
-    if found is not None and found() is not None and not found().ran:
-        return
-    callback = _QueueOnCommit()
-    _armed[connection] = weakref.ref(callback)
-    transaction.on_commit(callback, using=using)
-
-
-class _QueueOnCommit:
-    """The one on-commit callback of a transaction that deleted contacts. Held only by the
-    transaction's callbacks, so a rollback drops it and the next transaction arms a new one."""
-
-    ran = False
-
-    def __call__(self) -> None:
-        self.ran = True
-        remote_deletes_enqueue()
-
-
-_armed: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def remote_deletes_enqueue() -> int:
-    """Queue the push task of every `deleting` link not queued yet; returns how many.
-
-    Queued once: the link's next attempt time marks it as queued (the contact's delete
-    cleared it), so deletes committed in chunks never queue earlier links twice, and the
-    sweep (links_enqueue_pending) finds a link whose task was lost.
-    """
-    now = timezone.now()
+def remote_deletes_start(*, contact_ids: list[int]) -> int:
+    """These contacts are about to be deleted: keep their links to connections that delete
+    remote records, contact-less and `deleting` with a new generation (so a push in flight
+    cannot mark them synced), and queue their remote delete in the caller's transaction.
+    The others go with the contacts. Returns how many links were kept."""
     db = router.db_for_write(RemoteLink)
-    with transaction.atomic(using=db):
-        waiting = RemoteLink.objects.filter(
-            state=RemoteLink.State.DELETING, contact=None, next_attempt_at=None
-        ).select_for_update(skip_locked=True)
-        link_ids = list(waiting.values_list("pk", flat=True))
-        size = ids_per_statement(using=db, reserved=1)
-        for start in range(0, len(link_ids), size):
-            chunk = link_ids[start : start + size]
-            RemoteLink.objects.filter(pk__in=chunk).update(next_attempt_at=now)
-        tasks_enqueue([(pk, None) for pk in link_ids])
-    return len(link_ids)
+    now = timezone.now()
+    links = RemoteLink.objects.filter(
+        contact_id__in=contact_ids, connection__on_delete=Connection.OnDelete.DELETE
+    )
+    rows = list(links.values_list("pk", "connection_id"))
+    size = ids_per_statement(using=db, reserved=len(RemoteLink._meta.concrete_fields))
+    for start in range(0, len(rows), size):
+        RemoteLink.objects.filter(pk__in=[pk for pk, _ in rows[start : start + size]]).update(
+            contact=None,
+            state=RemoteLink.State.DELETING,
+            generation=F("generation") + 1,
+            attempts=0,
+            next_attempt_at=now,
+            push_queued_at=now,
+            last_error_code="",
+            last_error_message="",
+        )
+    link_pushes_queue(links=rows)
+    return len(rows)

@@ -1,6 +1,6 @@
 """What the API tests share besides fixtures: scope names, URLs and error-reading helpers.
 
-The API clients themselves (`make_client`, `api`, `reader`, `writer`) are fixtures in
+The API clients themselves (`make_client`, `api_client`, `reader`, `writer`) are fixtures in
 tests/conftest.py.
 """
 

@@ -90,7 +90,7 @@ def make_client(db):
 
 
 @pytest.fixture
-def api(make_client) -> APIClient:
+def api_client(make_client) -> APIClient:
     return make_client(READ, WRITE)
 
 

@@ -259,11 +259,11 @@ def test_a_provider_key_appears_in_no_log_row_response_or_admin_page(sandbox, ad
     connection.refresh_from_db()
     assert connection.is_paused
 
-    api = key_client(*Scope.values)
+    api_client = key_client(*Scope.values)
     pages = {
-        "api contact": api.get(f"/api/v1/contacts/{ok.pk}/"),
-        "api list": api.get("/api/v1/contacts/"),
-        "api push": api.post(f"/api/v1/contacts/{ok.pk}/push/", {}, format="json"),
+        "api contact": api_client.get(f"/api/v1/contacts/{ok.pk}/"),
+        "api list": api_client.get("/api/v1/contacts/"),
+        "api push": api_client.post(f"/api/v1/contacts/{ok.pk}/push/", {}, format="json"),
         "connection list": admin_client.get("/admin/integrations/connection/"),
         "connection page": admin_client.get(
             f"/admin/integrations/connection/{connection.pk}/change/"

@@ -301,13 +301,13 @@ def test_100_items_take_a_bounded_number_of_queries(
     assert Contact.objects.filter(company="Updated").count() == 50
 
 
-def test_the_written_contact_reads_back_as_the_detail_shows_it(api):
+def test_the_written_contact_reads_back_as_the_detail_shows_it(api_client):
     response = post_batch(
-        api, [{"first_name": "Ada", "phone_numbers": [{"number": "+14155550100"}]}]
+        api_client, [{"first_name": "Ada", "phone_numbers": [{"number": "+14155550100"}]}]
     )
 
     contact_id = response.json()["results"][0]["id"]
-    detail = api.get(detail_url(contact_id)).json()
+    detail = api_client.get(detail_url(contact_id)).json()
     assert detail["phone_numbers"][0]["number"] == "+14155550100"
     assert detail["source"] == "api"
 

@@ -93,6 +93,8 @@ def test_the_schema_documents_the_list_and_the_batch(client):
     assert batch["requestBody"]["content"]["application/json"]["schema"] == {
         "type": "array",
         "items": {"$ref": "#/components/schemas/ContactBatchItemRequest"},
+        "minItems": 1,
+        "maxItems": 100,
     }
     assert batch["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ContactBatchResult"

@@ -404,7 +404,7 @@ def test_the_docs_table_lists_exactly_the_codes_the_api_can_answer(client, db):
 # --- finding 10: an unknown body key is named in attr --------------------------------------
 
 
-def test_an_unknown_body_field_names_itself_in_attr(api):
+def test_an_unknown_body_field_names_itself_in_attr(api_client):
     body = {
         "first_name": "A",
         "nickname": "x",
@@ -413,23 +413,23 @@ def test_an_unknown_body_field_names_itself_in_attr(api):
 
     expected = {"nickname": ["unknown_field"], "phone_numbers.0.primary": ["unknown_field"]}
 
-    response = api.post(CONTACTS_URL, body, format="json")
-    patched = api.patch(detail_url(ContactFactory().pk), body, format="json")
+    response = api_client.post(CONTACTS_URL, body, format="json")
+    patched = api_client.patch(detail_url(ContactFactory().pk), body, format="json")
 
     assert error_codes(response) == expected
     assert error_codes(patched) == expected
 
 
-def test_an_unknown_phone_number_key_names_its_path(api):
+def test_an_unknown_phone_number_key_names_its_path(api_client):
     body = {"first_name": "A", "phone_numbers": [{"number": "+14155550100", "primary": True}]}
 
-    response = api.post(CONTACTS_URL, body, format="json")
+    response = api_client.post(CONTACTS_URL, body, format="json")
 
     assert error_codes(response) == {"phone_numbers.0.primary": ["unknown_field"]}
 
 
-def test_the_count_of_further_unknown_fields_stays_on_the_body(api):
-    response = api.post(
+def test_the_count_of_further_unknown_fields_stays_on_the_body(api_client):
+    response = api_client.post(
         CONTACTS_URL, {"first_name": "A", **{f"junk{i:02}": 1 for i in range(25)}}, format="json"
     )
 
@@ -438,7 +438,7 @@ def test_the_count_of_further_unknown_fields_stays_on_the_body(api):
     assert sorted(codes) == [f"junk{i:02}" for i in range(20)]
 
 
-def test_an_unknown_key_error_matches_exactly_one_schema_item(client, api):
+def test_an_unknown_key_error_matches_exactly_one_schema_item(client, api_client):
     # oneOf: an item valid under two declarations would make the answer invalid.
     schema = client.get("/api/schema/?format=json").json()["components"]["schemas"]
     unknown_field_attrs = [

@@ -51,11 +51,11 @@ def test_a_crash_in_a_view_answers_500_server_error_without_details(reader, monk
 
 
 def test_djangos_500_handler_answers_json_under_api_and_html_elsewhere(db):
-    api = errors.server_error(RequestFactory().get("/api/v1/contacts/"))
+    api_client = errors.server_error(RequestFactory().get("/api/v1/contacts/"))
     page = errors.server_error(RequestFactory().get("/admin/"))
 
-    assert api.status_code == page.status_code == 500
-    assert envelope(api)["errors"][0]["code"] == "server_error"
+    assert api_client.status_code == page.status_code == 500
+    assert envelope(api_client)["errors"][0]["code"] == "server_error"
     assert page["Content-Type"].startswith("text/html")
 
 

@@ -37,8 +37,8 @@ def changes():
 
 
 @pytest.fixture
-def stored(api) -> dict:
-    response = api.post(CONTACTS_URL, BODY, format="json")
+def stored(api_client) -> dict:
+    response = api_client.post(CONTACTS_URL, BODY, format="json")
     assert response.status_code == 201
     return response.json()
 
@@ -115,13 +115,13 @@ def test_a_staff_session_that_may_only_add_contacts_gets_the_receipt(client, dja
     ],
 )
 def test_a_write_with_the_stored_values_writes_nothing_and_pushes_nothing(
-    api, stored, changes, method, body
+    api_client, stored, changes, method, body
 ):
     before = Contact.objects.get(pk=stored["id"])
     phone_ids = sorted(before.phone_numbers.values_list("pk", flat=True))
 
     with CaptureQueriesContext(db_connection) as queries:
-        response = getattr(api, method)(detail_url(stored["id"]), body, format="json")
+        response = getattr(api_client, method)(detail_url(stored["id"]), body, format="json")
 
     assert response.status_code == 200, response.json()
     assert response.json() == stored
@@ -133,9 +133,9 @@ def test_a_write_with_the_stored_values_writes_nothing_and_pushes_nothing(
     assert sorted(after.phone_numbers.values_list("pk", flat=True)) == phone_ids
 
 
-def test_putting_back_the_body_a_get_returned_writes_nothing(api, stored, changes):
+def test_putting_back_the_body_a_get_returned_writes_nothing(api_client, stored, changes):
     with CaptureQueriesContext(db_connection) as queries:
-        response = api.put(detail_url(stored["id"]), stored, format="json")
+        response = api_client.put(detail_url(stored["id"]), stored, format="json")
 
     assert response.status_code == 200, response.json()
     assert response.json() == stored
@@ -143,8 +143,8 @@ def test_putting_back_the_body_a_get_returned_writes_nothing(api, stored, change
     assert changes == []
 
 
-def test_a_write_that_changes_one_thing_still_saves_and_pushes(api, stored, changes):
-    response = api.patch(detail_url(stored["id"]), {"tags": ["VIP"]}, format="json")
+def test_a_write_that_changes_one_thing_still_saves_and_pushes(api_client, stored, changes):
+    response = api_client.patch(detail_url(stored["id"]), {"tags": ["VIP"]}, format="json")
 
     assert response.status_code == 200
     assert response.json()["tags"] == ["VIP"]
@@ -152,12 +152,12 @@ def test_a_write_that_changes_one_thing_still_saves_and_pushes(api, stored, chan
     assert changes == [(stored["id"], False)]
 
 
-def test_an_unchanged_phone_flag_change_is_a_change(api, stored, changes):
+def test_an_unchanged_phone_flag_change_is_a_change(api_client, stored, changes):
     phones = [
         {"number": "+14155550100", "do_not_call": True},
         {"number": "+14155550101", "type": "work"},
     ]
-    response = api.patch(detail_url(stored["id"]), {"phone_numbers": phones}, format="json")
+    response = api_client.patch(detail_url(stored["id"]), {"phone_numbers": phones}, format="json")
 
     assert response.status_code == 200
     assert response.json()["phone_numbers"][0]["do_not_call"] is True
@@ -167,36 +167,36 @@ def test_an_unchanged_phone_flag_change_is_a_change(api, stored, changes):
 # --- ETag and If-Match ----------------------------------------------------------------------
 
 
-def test_every_contact_answer_carries_the_same_etag_for_the_same_representation(api, stored):
-    created = api.post(CONTACTS_URL, {**BODY, "email": "b@example.com"}, format="json")
-    got = api.get(detail_url(created.json()["id"]))
-    unchanged = api.patch(detail_url(created.json()["id"]), {}, format="json")
+def test_every_contact_answer_carries_the_same_etag_for_the_same_representation(api_client, stored):
+    created = api_client.post(CONTACTS_URL, {**BODY, "email": "b@example.com"}, format="json")
+    got = api_client.get(detail_url(created.json()["id"]))
+    unchanged = api_client.patch(detail_url(created.json()["id"]), {}, format="json")
 
     assert created["ETag"].startswith('"') and created["ETag"].endswith('"')
     assert got["ETag"] == created["ETag"] == unchanged["ETag"]
 
 
-def test_the_etag_changes_when_the_contact_changes(api, stored):
-    before = api.get(detail_url(stored["id"]))["ETag"]
-    updated = api.patch(detail_url(stored["id"]), {"city": "London"}, format="json")
+def test_the_etag_changes_when_the_contact_changes(api_client, stored):
+    before = api_client.get(detail_url(stored["id"]))["ETag"]
+    updated = api_client.patch(detail_url(stored["id"]), {"city": "London"}, format="json")
 
     assert updated["ETag"] != before
-    assert api.get(detail_url(stored["id"]))["ETag"] == updated["ETag"]
+    assert api_client.get(detail_url(stored["id"]))["ETag"] == updated["ETag"]
 
 
-def test_the_etag_changes_when_only_remote_links_change(api, stored):
-    before = api.get(detail_url(stored["id"]))["ETag"]
+def test_the_etag_changes_when_only_remote_links_change(api_client, stored):
+    before = api_client.get(detail_url(stored["id"]))["ETag"]
     target = Connection.objects.create(name="Etag target", provider="getraze", api_key="k")
     RemoteLink.objects.create(contact_id=stored["id"], connection=target)
 
-    assert api.get(detail_url(stored["id"]))["ETag"] != before
+    assert api_client.get(detail_url(stored["id"]))["ETag"] != before
 
 
 @pytest.mark.parametrize("method", ["put", "patch"])
-def test_a_write_with_the_current_etag_is_applied(api, stored, method):
-    etag = api.get(detail_url(stored["id"]))["ETag"]
+def test_a_write_with_the_current_etag_is_applied(api_client, stored, method):
+    etag = api_client.get(detail_url(stored["id"]))["ETag"]
 
-    response = getattr(api, method)(
+    response = getattr(api_client, method)(
         detail_url(stored["id"]), {"first_name": "Augusta"}, format="json", HTTP_IF_MATCH=etag
     )
 
@@ -205,12 +205,12 @@ def test_a_write_with_the_current_etag_is_applied(api, stored, method):
 
 
 @pytest.mark.parametrize("method", ["put", "patch", "delete"])
-def test_a_write_with_a_stale_etag_is_412_and_writes_nothing(api, stored, changes, method):
-    stale = api.get(detail_url(stored["id"]))["ETag"]
-    api.patch(detail_url(stored["id"]), {"city": "London"}, format="json")
+def test_a_write_with_a_stale_etag_is_412_and_writes_nothing(api_client, stored, changes, method):
+    stale = api_client.get(detail_url(stored["id"]))["ETag"]
+    api_client.patch(detail_url(stored["id"]), {"city": "London"}, format="json")
     changes.clear()
 
-    response = getattr(api, method)(
+    response = getattr(api_client, method)(
         detail_url(stored["id"]), {"first_name": "Augusta"}, format="json", HTTP_IF_MATCH=stale
     )
 
@@ -226,10 +226,10 @@ def test_a_write_with_a_stale_etag_is_412_and_writes_nothing(api, stored, change
     "header",
     ["*", 'W/"x", {etag}', '"other", {etag}'],
 )
-def test_if_match_accepts_a_star_or_a_list_holding_the_current_etag(api, stored, header):
-    etag = api.get(detail_url(stored["id"]))["ETag"]
+def test_if_match_accepts_a_star_or_a_list_holding_the_current_etag(api_client, stored, header):
+    etag = api_client.get(detail_url(stored["id"]))["ETag"]
 
-    response = api.patch(
+    response = api_client.patch(
         detail_url(stored["id"]),
         {"title": "Countess"},
         format="json",
@@ -240,10 +240,10 @@ def test_if_match_accepts_a_star_or_a_list_holding_the_current_etag(api, stored,
 
 
 @pytest.mark.parametrize("header", ["W/{etag}", "garbage", ""])
-def test_if_match_compares_strongly_and_refuses_what_is_not_an_etag(api, stored, header):
-    etag = api.get(detail_url(stored["id"]))["ETag"]
+def test_if_match_compares_strongly_and_refuses_what_is_not_an_etag(api_client, stored, header):
+    etag = api_client.get(detail_url(stored["id"]))["ETag"]
 
-    response = api.patch(
+    response = api_client.patch(
         detail_url(stored["id"]),
         {"title": "Countess"},
         format="json",
@@ -254,23 +254,23 @@ def test_if_match_compares_strongly_and_refuses_what_is_not_an_etag(api, stored,
     assert error_codes(response) == {None: ["precondition_failed"]}
 
 
-def test_delete_with_the_current_etag_deletes(api, stored):
-    etag = api.get(detail_url(stored["id"]))["ETag"]
+def test_delete_with_the_current_etag_deletes(api_client, stored):
+    etag = api_client.get(detail_url(stored["id"]))["ETag"]
 
-    response = api.delete(detail_url(stored["id"]), HTTP_IF_MATCH=etag)
+    response = api_client.delete(detail_url(stored["id"]), HTTP_IF_MATCH=etag)
 
     assert response.status_code == 204
     assert not Contact.objects.filter(pk=stored["id"]).exists()
 
 
-def test_if_match_on_a_missing_contact_is_404(api):
-    response = api.patch(detail_url(999999), {}, format="json", HTTP_IF_MATCH='"abc"')
+def test_if_match_on_a_missing_contact_is_404(api_client):
+    response = api_client.patch(detail_url(999999), {}, format="json", HTTP_IF_MATCH='"abc"')
 
     assert response.status_code == 404
 
 
-def test_a_write_only_key_gets_the_etag_it_needs_for_if_match(writer, api, stored):
-    etag = api.get(detail_url(stored["id"]))["ETag"]
+def test_a_write_only_key_gets_the_etag_it_needs_for_if_match(writer, api_client, stored):
+    etag = api_client.get(detail_url(stored["id"]))["ETag"]
     first = writer.patch(detail_url(stored["id"]), {}, format="json")
 
     assert first["ETag"] == etag
@@ -280,8 +280,8 @@ def test_a_write_only_key_gets_the_etag_it_needs_for_if_match(writer, api, store
     assert response.status_code == 200
 
 
-def test_the_schema_documents_etag_if_match_412_and_the_receipt(api):
-    schema = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+def test_the_schema_documents_etag_if_match_412_and_the_receipt(api_client):
+    schema = api_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     item = schema["paths"]["/api/v1/contacts/{id}/"]
 
     for method in ("put", "patch", "delete"):

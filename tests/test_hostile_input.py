@@ -37,7 +37,9 @@ def post_raw(client, body: bytes):
 
 
 @pytest.mark.parametrize("kind", PAYLOADS)
-def test_hostile_text_is_stored_verbatim_and_shown_escaped_in_the_admin(kind, api, admin_client):
+def test_hostile_text_is_stored_verbatim_and_shown_escaped_in_the_admin(
+    kind, api_client, admin_client
+):
     payload = PAYLOADS[kind]
     CustomField.objects.create(key="notes", label="Notes", type=CustomField.Type.TEXT)
     values = {field: payload[:50] if field == "zip_code" else payload for field in TEXT_FIELDS}
@@ -48,7 +50,7 @@ def test_hostile_text_is_stored_verbatim_and_shown_escaped_in_the_admin(kind, ap
     }
     body = {**values, "tags": [payload[:64]], "custom_fields": {"notes": payload}}
 
-    created = api.post(CONTACTS_URL, body, format="json")
+    created = api_client.post(CONTACTS_URL, body, format="json")
 
     assert created.status_code == 201, created.json()
     contact = Contact.objects.get()
@@ -56,7 +58,7 @@ def test_hostile_text_is_stored_verbatim_and_shown_escaped_in_the_admin(kind, ap
         assert getattr(contact, field) == value, field
     assert [t.name for t in contact.tags.all()] == [" ".join(payload[:64].split())]
     assert contact.custom_fields == {"notes": payload}
-    assert api.get(detail_url(contact.pk)).json()["description"] == payload
+    assert api_client.get(detail_url(contact.pk)).json()["description"] == payload
 
     for url in (
         "/admin/crm/contact/",
@@ -71,9 +73,11 @@ def test_hostile_text_is_stored_verbatim_and_shown_escaped_in_the_admin(kind, ap
 
 
 @pytest.mark.parametrize("depth", [100, 5_000, 100_000])
-def test_deeply_nested_json_is_refused_without_a_server_error(api, depth):
+def test_deeply_nested_json_is_refused_without_a_server_error(api_client, depth):
     nested = "[" * depth + "]" * depth
-    response = post_raw(api, f'{{"first_name": "A", "custom_fields": {{"k": {nested}}}}}'.encode())
+    response = post_raw(
+        api_client, f'{{"first_name": "A", "custom_fields": {{"k": {nested}}}}}'.encode()
+    )
     assert response.status_code == 400
     assert Contact.objects.count() == 0
 
@@ -85,14 +89,14 @@ def test_deeply_nested_json_is_refused_without_a_server_error(api, depth):
         (b'{"first_name": "A\\ud800B"}', "surrogate_characters_not_allowed"),
     ],
 )
-def test_nul_and_lone_surrogates_are_refused_with_their_codes(api, raw, code):
-    response = post_raw(api, raw)
+def test_nul_and_lone_surrogates_are_refused_with_their_codes(api_client, raw, code):
+    response = post_raw(api_client, raw)
     assert response.status_code == 400
     assert error_codes(response) == {"first_name": [code]}
 
 
-def test_invalid_utf8_inside_a_string_is_invalid_json(api):
-    response = post_raw(api, b'{"first_name": "caf\xe9"}')
+def test_invalid_utf8_inside_a_string_is_invalid_json(api_client):
+    response = post_raw(api_client, b'{"first_name": "caf\xe9"}')
     assert response.status_code == 400
     assert error_codes(response) == {None: ["invalid_json"]}
 

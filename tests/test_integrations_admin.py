@@ -334,3 +334,30 @@ def test_an_admin_save_with_inlines_pushes_the_final_state(
     assert create["body"]["tags"] == ["vip"]
     link = RemoteLink.objects.get()
     assert (link.state, link.remote_id) == ("synced", sandbox.contacts()[0]["id"])
+
+
+def test_the_connection_page_has_one_key_field_the_pace_and_a_field_per_provider_option(
+    staff_client,
+):
+    staff_client.post(
+        reverse("admin:integrations_connection_add"),
+        connection_form(provider="klen", rate_limit="", options='{"team_id": 2, "extra": "x"}'),
+    )
+    connection = Connection.objects.get()
+    url = reverse("admin:integrations_connection_change", args=[connection.pk])
+    page = staff_client.get(url)
+    html = page.content.decode()
+
+    assert html.count(">API key:<") == 1  # the write-only input, with the stored key's state
+    assert "field-masked_key" not in html and "Stored: " in html
+    assert "1 requests a second: the limit Klen AI documents." in html
+    form = page.context["adminform"].form
+    assert form["option_team_id"].value() == "2"
+    assert form["options"].value() == '{"extra": "x"}'
+
+    data = {**connection_form(provider="klen", rate_limit=""), "api_key": ""}
+    data.update({"option_team_id": "7", "options": '{"extra": "y"}'})
+    assert staff_client.post(url, data).status_code == 302
+    connection.refresh_from_db()
+    assert connection.options == {"team_id": 7, "extra": "y"}
+    assert connection.api_key == SECRET

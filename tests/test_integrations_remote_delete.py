@@ -8,6 +8,7 @@ from django.db import transaction
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
+from crm.deletion import contact_delete, contacts_delete
 from crm.models import Contact
 from crm.services import contact_upsert
 from integrations.models import Connection, PushAttempt, RemoteLink
@@ -74,14 +75,14 @@ def deletes(box) -> list[str]:
 
 
 def test_a_contact_deleted_through_the_api_is_deleted_at_each_provider_that_can(
-    api, boxes, connections, time_machine
+    api_client, boxes, connections, time_machine
 ):
     contact = ada()
     settle_all(connections, time_machine)
     remote = {p: RemoteLink.objects.get(connection=c).remote_id for p, c in connections.items()}
     assert all(remote.values())
 
-    assert api.delete(detail_url(contact.pk)).status_code == 204
+    assert api_client.delete(detail_url(contact.pk)).status_code == 204
     links = {link.connection.provider: link for link in RemoteLink.objects.all()}
     assert {p: (link.contact_id, link.state) for p, link in links.items()} == {
         p: (None, "deleting") for p in connections
@@ -111,7 +112,7 @@ def test_a_getraze_key_without_delete_permission_fails_the_delete_and_pushes_go_
     contact = ada()
     settle(connection, time_machine)
 
-    contact.delete()
+    contact_delete(contact=contact)
     drain()
 
     link = RemoteLink.objects.get(contact=None)
@@ -135,7 +136,7 @@ def test_a_record_already_gone_at_the_provider_counts_as_deleted(boxes, time_mac
     settle(connection, time_machine)
     boxes["contactship"].reset()  # forgotten there
 
-    contact.delete()
+    contact_delete(contact=contact)
     drain()
 
     link = RemoteLink.objects.get(contact=None)
@@ -150,7 +151,7 @@ def test_a_retryable_error_retries_the_delete_with_its_attempts_kept(boxes, time
     settle(connection, time_machine)
     boxes["close"].faults(fail_next=1)
 
-    contact.delete()
+    contact_delete(contact=contact)
     settle(connection, time_machine)  # nothing pending…
     link = RemoteLink.objects.get(contact=None)
     assert link.state == "deleting"  # …but the delete waits for its retry
@@ -171,11 +172,27 @@ def test_with_keep_the_link_goes_with_the_contact_and_nothing_is_deleted(boxes, 
     contact = ada()
     settle(connection, time_machine)
 
-    contact.delete()
+    contact_delete(contact=contact)
     drain()
 
     assert not RemoteLink.objects.exists() and not PushAttempt.objects.exists()
     assert deletes(boxes["close"]) == [] and len(boxes["close"].contacts()) == 1
+
+
+def test_a_contact_deleted_from_its_admin_page_is_deleted_at_the_provider(
+    staff_client, boxes, time_machine
+):
+    connection = make_connection("close", boxes["close"])
+    contact = ada()
+    settle(connection, time_machine)
+
+    page = reverse("admin:crm_contact_delete", args=[contact.pk])
+    assert staff_client.post(page, {"post": "yes"}).status_code == 302
+    assert not Contact.objects.exists()
+    drain()
+
+    assert len(deletes(boxes["close"])) == 1 and boxes["close"].contacts() == []
+    assert RemoteLink.objects.get().state == "deleted"
 
 
 def test_a_bulk_delete_from_the_admin_deletes_every_remote_record(
@@ -202,7 +219,7 @@ def test_a_bulk_delete_from_the_admin_deletes_every_remote_record(
     assert set(RemoteLink.objects.values_list("state", flat=True)) == {"deleted"}
 
 
-def test_a_queryset_delete_queues_each_remote_delete_once(boxes, time_machine):
+def test_a_delete_in_chunks_queues_each_remote_delete_once(boxes, time_machine):
     connection = make_connection("contactship", boxes["contactship"])
     for i in range(3):
         contact_upsert(
@@ -214,10 +231,14 @@ def test_a_queryset_delete_queues_each_remote_delete_once(boxes, time_machine):
 
     # Two chunks, each its own transaction, as a chunked bulk delete does.
     first, *rest = Contact.objects.order_by("pk")
-    Contact.objects.filter(pk=first.pk).delete()
-    Contact.objects.filter(pk__in=[c.pk for c in rest]).delete()
+    contacts_delete(contacts=Contact.objects.filter(pk=first.pk))
+    contacts_delete(contacts=Contact.objects.filter(pk__in=[c.pk for c in rest]))
 
-    assert DBTaskResult.objects.count() == 3
+    queued = []
+    for task in DBTaskResult.objects.all():
+        kwargs = task.args_kwargs["kwargs"]
+        queued += kwargs.get("link_ids", [kwargs.get("link_id")])
+    assert sorted(queued) == sorted(RemoteLink.objects.values_list("pk", flat=True))
     drain()
     assert len(deletes(boxes["contactship"])) == 3
 
@@ -230,7 +251,7 @@ def test_a_rolled_back_delete_keeps_the_contact_its_link_and_queues_nothing(boxe
     contact_id = contact.pk
 
     with pytest.raises(RuntimeError), transaction.atomic():
-        contact.delete()
+        contact_delete(contact=contact)
         raise RuntimeError("rolled back")
 
     link = RemoteLink.objects.get()
@@ -242,7 +263,7 @@ def test_settled_deletes_are_pruned_with_old_attempts(boxes, time_machine):
     connection = make_connection("close", boxes["close"])
     contact = ada()
     settle(connection, time_machine)
-    contact.delete()
+    contact_delete(contact=contact)
     drain()
     failed = RemoteLink.objects.create(connection=connection, state="failed", remote_id="x")
 

@@ -12,6 +12,7 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from crm.deletion import contact_delete
 from crm.services import contact_upsert
 from integrations.models import Connection, PushAttempt, RemoteLink
 from integrations.push import Result
@@ -101,7 +102,7 @@ def test_a_contact_deleted_while_its_push_is_in_flight_leaves_no_error_in_the_wo
     try:
         # The lookup before the create is being answered when the contact is deleted.
         _wait_for(lambda: len(sandbox.requests()) >= 1)
-        contact.delete()
+        contact_delete(contact=contact)
     finally:
         worker.join(timeout=60)
     assert not worker.is_alive()
@@ -124,7 +125,7 @@ def test_a_record_created_by_a_push_in_flight_is_deleted_once_that_push_ends(
     worker.start()
     try:
         _wait_for(lambda: len(close_box.requests()) >= 1)  # the lookup before the create
-        contact.delete()
+        contact_delete(contact=contact)
     finally:
         worker.join(timeout=60)
     assert not worker.is_alive()

@@ -142,9 +142,9 @@ def date_field(db):
     ],
 )
 def test_the_api_refuses_ambiguous_custom_values(
-    api, number_field, date_field, custom_fields, attr
+    api_client, number_field, date_field, custom_fields, attr
 ):
-    response = api.post(
+    response = api_client.post(
         CONTACTS_URL, {"first_name": "A", "custom_fields": custom_fields}, format="json"
     )
 
@@ -153,8 +153,8 @@ def test_the_api_refuses_ambiguous_custom_values(
     assert not Contact.objects.exists()
 
 
-def test_the_api_refuses_a_phone_extension_at_its_index(api):
-    response = api.post(
+def test_the_api_refuses_a_phone_extension_at_its_index(api_client):
+    response = api_client.post(
         CONTACTS_URL,
         {
             "first_name": "A",

@@ -30,6 +30,7 @@ from crm.selectors import contacts_find_by_email
 from crm.services import WriteOutcome
 
 from ..errors import Formatter
+from ..query_params import StrictQueryParametersMixin, strict_query_string
 from ..renderers import FastJSONRenderer
 from ..schema import ErrorResponse422
 from .batch_serializers import (
@@ -218,6 +219,8 @@ BATCH_IDEMPOTENCY_PARAMETER = OpenApiParameter(
 )
 
 
+# Outermost, so it sees (and keeps) the codes the decorators below declare.
+@strict_query_string
 @extend_schema(
     tags=["contacts"],
     summary="Create or update up to 100 contacts",
@@ -239,12 +242,14 @@ BATCH_IDEMPOTENCY_PARAMETER = OpenApiParameter(
     ["not_a_list", "empty", "max_length"], field_name="non_field_errors", methods=["post"]
 )
 @extend_validation_errors(["invalid"], field_name=IDEMPOTENCY_HEADER, methods=["post"])
-class ContactBatchView(generics.GenericAPIView):
+class ContactBatchView(StrictQueryParametersMixin, generics.GenericAPIView):
     serializer_class = ContactBatchItemSerializer
     renderer_classes = [FastJSONRenderer]
     permission_classes = [HasScope, SessionMayChange]
     required_scopes = {"read": Scope.CONTACTS_WRITE, "write": Scope.CONTACTS_WRITE}
     http_method_names = ["post", "options"]
+    # The list's bounds (batch_items), for the schema (api.schema.AutoSchema).
+    request_body_items = (1, MAX_BATCH_ITEMS)
 
     def post(self, request, *args, **kwargs):
         return idempotent(request, lambda: self.write_batch(request))

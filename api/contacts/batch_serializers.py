@@ -4,7 +4,7 @@ for the OpenAPI schema. Each item itself is checked by ContactSerializer."""
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .serializers import ContactSerializer
+from .serializers import FIRST_NAME_MAX_LENGTH, ContactSerializer, FirstNameField
 
 MAX_BATCH_ITEMS = 100
 
@@ -17,9 +17,12 @@ class ItemStatus:
     CHOICES = [CREATED, UPDATED, UNCHANGED, ERROR]
 
 
-# Inline, under allOf: as a plain enum the schema's enum hook would name it after the property,
-# "status", which the contact's own status enum (StatusEnum) is named after, and rename both.
-@extend_schema_field({"allOf": [{"type": "string", "enum": ItemStatus.CHOICES}]})
+# A component of its own: as a plain inline enum the schema's enum hook would name it after the
+# property, "status", which the contact's own status enum (StatusEnum) is named after, and
+# rename both; under allOf, generated clients read it as an object.
+@extend_schema_field(
+    {"type": "string", "enum": ItemStatus.CHOICES}, component_name="ItemStatusEnum"
+)
 class ItemStatusField(serializers.ChoiceField):
     pass
 
@@ -38,9 +41,8 @@ class ContactBatchItemSerializer(ContactSerializer):
         help_text="The contact to update. Left out, the contact is matched by `email` "
         "(any case), and created when no contact has it.",
     )
-    first_name = serializers.CharField(
-        max_length=150,
-        allow_blank=True,
+    first_name = FirstNameField(
+        max_length=FIRST_NAME_MAX_LENGTH,
         required=False,
         help_text="Required to create a contact; an update keeps the stored one.",
     )

@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import EmailValidator, URLValidator
+from django.core.validators import EmailValidator, RegexValidator, URLValidator
 from django_countries.serializer_fields import CountryField
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -24,6 +24,9 @@ from crm.services import WriteOutcome, contact_write
 from crm.validation import CONTACT_FIELDS, ContactAlreadyExists
 
 from ..errors import AlreadyExists
+from ..schema_params import NOT_BLANK as NOT_BLANK_PATTERN
+from ..schema_params import NOT_SPACE
+from .countries import country_input_pattern
 from .links import RemoteLinkSerializer
 
 MAX_PHONE_NUMBERS = 20
@@ -31,6 +34,9 @@ MAX_TAGS = 50
 DESCRIPTION_MAX_LENGTH = Contact._meta.get_field("description").max_length
 MAX_CUSTOM_FIELDS = 100
 MAX_REPORTED_UNKNOWN = 20
+FIRST_NAME_MAX_LENGTH = Contact._meta.get_field("first_name").max_length
+# Never fails (a blank value does not reach it): the schema's pattern for a non-blank name.
+NOT_BLANK = RegexValidator(NOT_BLANK_PATTERN)
 
 # Django's generic codes, renamed where the API documents a more precise one.
 CODE_RENAMES = {"blank": "required"}
@@ -71,6 +77,9 @@ class RejectUnknownFieldsMixin:
         raise serializers.ValidationError(errors)
 
 
+# Blank is refused by the service (`invalid_phone`); whether a number is valid depends on the
+# numbering plans, which the schema cannot state.
+@extend_schema_field({"type": "string", "minLength": 1})
 class PhoneNumberField(serializers.CharField):
     """Any format in, E.164 out. Parsing is the service's job, so its codes are the API's."""
 
@@ -99,7 +108,8 @@ class PhoneNumberSerializer(RejectUnknownFieldsMixin, serializers.ModelSerialize
 
 
 class TagNamesField(serializers.ListField):
-    child = serializers.CharField(max_length=64)
+    # NOT_BLANK: a name of spaces is refused (`blank`) before it, and the schema says so.
+    child = serializers.CharField(max_length=64, validators=[NOT_BLANK])
 
     def get_attribute(self, instance: Contact):
         return instance.tags.all()
@@ -111,13 +121,66 @@ class TagNamesField(serializers.ListField):
 @extend_schema_field(
     {
         "type": "string",
+        "pattern": country_input_pattern(),
         "example": "BR",
         "description": "ISO 3166-1 alpha-2 code, or empty. Input also accepts lowercase codes "
-        "and English country names.",
-    }
+        "and English country names; answers always carry the upper-case code.",
+    },
+    component_name="Country",
 )
 class CountryCodeField(CountryField):
-    pass
+    """Text only: django-countries also reads `{"code": …}` objects and numbers, which the
+    schema does not offer (a number or an empty object would be taken as a country, or none)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)
+
+
+class FirstNameField(serializers.CharField):
+    """Blank (or only spaces) is refused, by the service (`required`, the same answer as a
+    missing name); the schema says so (minLength and a pattern), which it does only for a
+    field that does not allow blank."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_blank=False, min_length=1, **kwargs)
+        self.validators.append(NOT_BLANK)
+
+    def run_validation(self, data=serializers.empty):
+        if isinstance(data, str) and not data.strip():
+            return ""
+        return super().run_validation(data)
+
+
+# The URLs Django's URLValidator takes, as far as a JSON Schema pattern can say it: a web or
+# FTP scheme, a host name with a top-level domain of letters (or localhost), an optional port
+# and path.
+URL_PATTERN = (
+    r"^(https?|ftps?)://(([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+    rf"|localhost)(:[0-9]{{1,5}})?([/?#]{NOT_SPACE}*)?$"
+)
+URL_MAX_LENGTH = 500
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "maxLength": URL_MAX_LENGTH, "pattern": URL_PATTERN},
+            {"type": "string", "maxLength": 0},
+        ]
+    }
+)
+class URLTextField(serializers.CharField):
+    """A link, or "" for none (`invalid_url` otherwise)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            max_length=URL_MAX_LENGTH,
+            allow_blank=True,
+            validators=[URLValidator(code="invalid_url")],
+            **kwargs,
+        )
 
 
 class ContactSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
@@ -130,11 +193,7 @@ class ContactSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
     # After save(): whether the contact was created, updated or left as stored.
     write_outcome: WriteOutcome | None = None
 
-    first_name = serializers.CharField(
-        max_length=150,
-        # Blank is refused by the service as `required`, the same answer as a missing name.
-        allow_blank=True,
-    )
+    first_name = FirstNameField(max_length=FIRST_NAME_MAX_LENGTH)
     email = serializers.CharField(
         max_length=254,
         allow_blank=True,
@@ -142,18 +201,8 @@ class ContactSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
         validators=[EmailValidator(code="invalid_email")],
         help_text="Unique among contacts, compared case-insensitively; stored lowercased.",
     )
-    linkedin_url = serializers.CharField(
-        max_length=500,
-        allow_blank=True,
-        required=False,
-        validators=[URLValidator(code="invalid_url")],
-    )
-    website = serializers.CharField(
-        max_length=500,
-        allow_blank=True,
-        required=False,
-        validators=[URLValidator(code="invalid_url")],
-    )
+    linkedin_url = URLTextField(required=False)
+    website = URLTextField(required=False)
     country = CountryCodeField(allow_blank=True, required=False)
     description = serializers.CharField(
         max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False

@@ -17,6 +17,7 @@ from apikeys.idempotency import HEADER as IDEMPOTENCY_HEADER
 from apikeys.idempotency import idempotent
 from apikeys.models import Scope
 from apikeys.permissions import request_has_scope
+from crm.deletion import contact_delete
 from crm.models import Contact
 
 from ..pagination import ContactPagination
@@ -140,6 +141,7 @@ UPDATED = OpenApiResponse(
     methods=WRITE_METHODS,
 )
 @extend_validation_errors(["null"], field_name="phone_numbers.INDEX", methods=WRITE_METHODS)
+@extend_validation_errors(["null"], field_name="phone_numbers", methods=WRITE_METHODS)
 @extend_validation_errors(
     ["multiple_primary", "max_length"],
     field_name="phone_numbers.non_field_errors",
@@ -152,7 +154,7 @@ UPDATED = OpenApiResponse(
 )
 @extend_validation_errors(["max_length"], field_name="custom_fields", methods=WRITE_METHODS)
 @extend_validation_errors(["invalid"], field_name=IDEMPOTENCY_HEADER, actions=["create"])
-# Raised by api.contacts.filters.TagNamesField, which the schema's filter introspection can't see.
+# Raised by crm.filters.TagNamesField, which the schema's filter introspection can't see.
 @extend_validation_errors(["max_length"], field_name="tag", actions=["list"])
 @extend_validation_errors(["invalid"], field_name="has_phone", actions=["list"])
 # Raised by api.pagination.ContactPagination.
@@ -202,7 +204,7 @@ class ContactViewSet(viewsets.ModelViewSet):
 
     def destroy(self, request, *args, **kwargs):
         with transaction.atomic():
-            self.perform_destroy(self.get_object_to_write())
+            contact_delete(contact=self.get_object_to_write())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def get_object_to_write(self) -> Contact:

@@ -11,10 +11,13 @@ from rest_framework.response import Response
 from apikeys.models import Scope
 from crm.models import CustomField
 
+from ..query_params import StrictQueryParametersMixin, strict_query_string
 from ..renderers import FastJSONRenderer
 from .serializers import CustomFieldListSerializer, CustomFieldSerializer
 
 
+# Outermost, so it sees (and keeps) the codes the decorators below declare.
+@strict_query_string
 @extend_schema(
     tags=["custom fields"],
     summary="List the custom fields",
@@ -25,7 +28,7 @@ from .serializers import CustomFieldListSerializer, CustomFieldSerializer
     ),
     responses={200: CustomFieldListSerializer},
 )
-class CustomFieldListView(generics.GenericAPIView):
+class CustomFieldListView(StrictQueryParametersMixin, generics.GenericAPIView):
     queryset = CustomField.objects.all()
     serializer_class = CustomFieldSerializer
     pagination_class = None

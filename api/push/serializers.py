@@ -5,11 +5,14 @@ from rest_framework import serializers
 from integrations.models import Connection
 
 from ..contacts.links import RemoteLinkSerializer
+from ..contacts.serializers import RejectUnknownFieldsMixin
 
 MAX_CONNECTION_NAMES = 100
 
 
-class PushRequestSerializer(serializers.Serializer):
+class PushRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    """Unknown keys are refused (`unknown_field`), as in a contact's body."""
+
     connections = serializers.ListField(
         child=serializers.CharField(max_length=100),
         min_length=1,

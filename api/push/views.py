@@ -11,9 +11,12 @@ from crm.models import Contact
 from integrations.links import links_mark_pending
 from integrations.models import Connection, RemoteLink
 
+from ..query_params import StrictQueryParametersMixin, strict_query_string
 from .serializers import PushRequestSerializer, PushResultSerializer
 
 
+# Outermost, so it sees (and keeps) the codes the decorators below declare.
+@strict_query_string
 @extend_schema(
     tags=["contacts"],
     summary="Push a contact to providers",
@@ -29,7 +32,9 @@ from .serializers import PushRequestSerializer, PushResultSerializer
 @extend_validation_errors(
     ["unknown_connection", "connection_disabled"], field_name="connections", methods=["post"]
 )
-class ContactPushView(generics.GenericAPIView):
+# An unknown body key (api.contacts.serializers.RejectUnknownFieldsMixin), named in `attr`.
+@extend_validation_errors(["unknown_field"], field_name="KEY", methods=["post"])
+class ContactPushView(StrictQueryParametersMixin, generics.GenericAPIView):
     queryset = Contact.objects.all()
     serializer_class = PushRequestSerializer
     required_scopes = {"read": Scope.PUSH, "write": Scope.PUSH}

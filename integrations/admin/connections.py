@@ -1,18 +1,23 @@
 """The connection pages: settings with a write-only key, status, link counts, test, resume."""
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import Count, Q
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from ..audience import audience_contacts
 from ..connections import connection_resume
 from ..links import links_enqueue_pending
 from ..models import Connection
+from ..pace import connection_pace
 from ..providers import adapter_class
 from . import pages
+from .contacts import AUDIENCE_PARAMETER
 from .display import connection_status
-from .forms import ConnectionForm
+from .forms import OPTION_PREFIX, ConnectionForm
 
+OPTIONS_HELP = "Save the connection to get one field for each option of its provider."
 REFERENCES_SHOWN = 20
 PAUSED_HELP = (
     "Pushes to this connection are paused because the provider refused the "
@@ -40,22 +45,45 @@ class ConnectionAdmin(admin.ModelAdmin):
     readonly_fields = (
         "masked_key",
         "status",
+        "pace",
         "paused_reason",
         "remembered",
         "delete_reach",
+        "audience_count",
         "created_at",
         "updated_at",
     )
     actions = ["resume", "push_pending"]
 
     def get_fieldsets(self, request, obj=None):
+        provider = request.POST.get("provider") or (obj.provider if obj is not None else "")
+        options = ConnectionForm.option_field_names(provider)
         fieldsets = [
             (None, {"fields": ("name", "provider", "base_url", "api_key", "enabled", "auto_push")}),
-            ("Limits and options", {"fields": ("concurrency", "rate_limit", "options")}),
-            ("Sync rules", {"fields": ("mode", "on_delete", "delete_reach")}),
+            ("Pace", {"fields": ("concurrency", "rate_limit", "pace")}),
+            (
+                "Provider options",
+                {
+                    "fields": (*options, "options"),
+                    "description": "" if options else OPTIONS_HELP,
+                },
+            ),
+            (
+                "Sync rules",
+                {
+                    "fields": (
+                        "audience",
+                        "audience_count",
+                        "on_leave",
+                        "mode",
+                        "on_delete",
+                        "delete_reach",
+                    )
+                },
+            ),
         ]
         if obj is not None:
-            fieldsets[0][1]["fields"] = (*fieldsets[0][1]["fields"], "masked_key", "status")
+            fieldsets[0][1]["fields"] = (*fieldsets[0][1]["fields"], "status")
             fieldsets.append(("Record", {"fields": ("remembered", "created_at", "updated_at")}))
         if obj is not None and obj.is_paused:
             # First on the page: why nothing is pushed, and what fixes it.
@@ -63,6 +91,15 @@ class ConnectionAdmin(admin.ModelAdmin):
                 0, ("Paused", {"fields": ("paused_reason",), "description": PAUSED_HELP})
             )
         return fieldsets
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # The option fields are the form's own; modelform_factory knows only model fields.
+        kwargs["fields"] = [
+            name
+            for name in flatten_fieldsets(self.get_fieldsets(request, obj))
+            if not name.startswith(OPTION_PREFIX) and name not in self.readonly_fields
+        ]
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_queryset(self, request):
         return (
@@ -109,6 +146,29 @@ class ConnectionAdmin(admin.ModelAdmin):
     @admin.display(description="Status")
     def status(self, obj):
         return connection_status(obj)
+
+    @admin.display(description="Pace in force")
+    def pace(self, obj):
+        if obj is None or obj.pk is None:
+            return "The provider's documented limit, until its answers say more."
+        return connection_pace(obj).describe(adapter_class(obj.provider).label)
+
+    @admin.display(description="Contacts in the audience")
+    def audience_count(self, obj):
+        """A live count of the contacts the audience matches, linked to them in the list."""
+        if obj is None or obj.pk is None:
+            return "Counted once the connection is saved."
+        count = audience_contacts(obj).count()
+        url = reverse("admin:crm_contact_changelist")
+        return format_html(
+            '<a href="{}?{}={}">{} contact{}</a>{}',
+            url,
+            AUDIENCE_PARAMETER,
+            obj.pk,
+            count,
+            "" if count == 1 else "s",
+            "" if obj.audience else " (no audience: every contact)",
+        )
 
     @admin.display(description="What “delete” reaches")
     def delete_reach(self, obj):

@@ -2,10 +2,15 @@
 
 from django import forms
 
+from ..audience import AudienceInvalid, audience_validate
+from ..connections import option_value_parse, option_value_text
 from ..models import Connection
+from ..providers import adapter_class, provider_choices
+
+OPTION_PREFIX = "option_"
 
 # Sync rules a form may leave out: the connection's current rule (a new one's default) stays.
-RULE_FIELDS = ("mode", "on_delete")
+RULE_FIELDS = ("mode", "on_delete", "on_leave")
 
 
 class ConnectionForm(forms.ModelForm):
@@ -30,6 +35,8 @@ class ConnectionForm(forms.ModelForm):
             "options",
             "concurrency",
             "rate_limit",
+            "audience",
+            "on_leave",
             "mode",
             "on_delete",
         ]
@@ -43,6 +50,35 @@ class ConnectionForm(forms.ModelForm):
             self.fields[
                 "api_key"
             ].help_text = f"Stored: {self.instance.api_key_masked}. Leave empty to keep it."
+        self.option_keys = self.provider_option_fields()
+
+    @classmethod
+    def option_field_names(cls, provider: str) -> list[str]:
+        if provider not in dict(provider_choices()):
+            return []
+        return [OPTION_PREFIX + option.key for option in adapter_class(provider).option_fields]
+
+    def provider_option_fields(self) -> list[str]:
+        """One field for each option the provider's adapter reads; `options` keeps the rest
+        (any other key, as JSON)."""
+        provider = self.data.get("provider") if self.is_bound else None
+        provider = provider or self.instance.provider
+        if provider not in dict(provider_choices()) or "options" not in self.fields:
+            return []
+        stored = dict(self.instance.options or {})
+        keys = []
+        for option in adapter_class(provider).option_fields:
+            name = OPTION_PREFIX + option.key
+            value = stored.pop(option.key, None)
+            self.fields[name] = forms.CharField(
+                label=option.key, required=False, help_text=option.help
+            )
+            self.initial.setdefault(name, "" if value is None else option_value_text(value))
+            keys.append(option.key)
+        self.initial["options"] = stored
+        self.fields["options"].label = "Other options (JSON)"
+        self.fields["options"].required = False
+        return keys
 
     def clean_api_key(self):
         key = self.cleaned_data.get("api_key", "")
@@ -57,10 +93,24 @@ class ConnectionForm(forms.ModelForm):
                 cleaned[name] = getattr(self.instance, name)
         return cleaned
 
+    def clean_audience(self):
+        try:
+            return audience_validate(self.cleaned_data.get("audience") or "")
+        except AudienceInvalid as invalid:
+            raise forms.ValidationError(invalid.errors, code="invalid") from None
+
     def clean_options(self):
         options = self.cleaned_data.get("options") or {}
         if not isinstance(options, dict):
             raise forms.ValidationError("Options must be a JSON object.", code="invalid")
+        for key in self.option_keys:
+            name = self.add_prefix(OPTION_PREFIX + key)
+            if name not in self.data:
+                continue  # a page without the field (the add page): the JSON may hold it
+            raw = self.data[name].strip()
+            options.pop(key, None)
+            if raw:
+                options[key] = option_value_parse(raw)
         return options
 
     def save(self, commit=True):
