@@ -27,10 +27,11 @@ def contacts_delete_selected(model_admin, request, queryset: QuerySet[Contact]):
     site = model_admin.admin_site
     # As Django's action: rows of a model staff may not delete (through its admin) stop it.
     perms_lacking = sorted(
-        str(model._meta.verbose_name_plural)
-        for model, _count in summary
-        if site.is_registered(model)
-        and not site.get_model_admin(model).has_delete_permission(request)
+        str(line.model._meta.verbose_name_plural)
+        for line in summary
+        if line.model is not None
+        and site.is_registered(line.model)
+        and not site.get_model_admin(line.model).has_delete_permission(request)
     )
     if request.POST.get("post"):
         if perms_lacking:
@@ -49,7 +50,7 @@ def contacts_delete_selected(model_admin, request, queryset: QuerySet[Contact]):
         return None  # back to the contact list
 
     select_across = request.POST.get("select_across", "0")
-    objects_name = model_ngettext(model_admin.opts, summary[0][1] if summary else 0)
+    objects_name = model_ngettext(model_admin.opts, summary[0].count if summary else 0)
     context = {
         **site.each_context(request),
         "title": _("Cannot delete %(name)s") % {"name": objects_name}
@@ -57,7 +58,7 @@ def contacts_delete_selected(model_admin, request, queryset: QuerySet[Contact]):
         else _("Delete multiple objects"),
         "subtitle": None,
         "objects_name": str(objects_name),
-        "model_count": [(m._meta.verbose_name_plural, count) for m, count in summary],
+        "model_count": [(line.label, line.count) for line in summary],
         "perms_lacking": perms_lacking,
         "opts": model_admin.opts,
         "select_across": select_across,

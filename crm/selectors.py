@@ -2,6 +2,7 @@
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import phonenumbers
 from django.conf import settings
@@ -21,6 +22,7 @@ from django.db.models.functions import Lower
 from .chunks import chunks
 from .deletion import contact_cascade
 from .models import Contact, PhoneNumber, normalize_email
+from .signals import contacts_delete_summary as contacts_delete_summary_signal
 
 _PHONE_LIKE = re.compile(r"^[\d\s()+\-./]+$")
 _NON_DIGITS = re.compile(r"\D+")
@@ -133,17 +135,33 @@ def contacts_find_by_email(*, emails: Iterable[str]) -> dict[str, Contact]:
     return found
 
 
-def contacts_delete_summary(*, contacts: QuerySet[Contact]) -> list[tuple[type[Model], int]]:
-    """What deleting `contacts` removes: each model the delete reaches, with its row count.
+@dataclass(frozen=True)
+class DeleteLine:
+    """One line of a delete's summary: `count` rows, what happens to them (`label`), and the
+    model whose delete permission it takes (None: the rows are changed, not deleted)."""
 
-    The contacts themselves first, then every model their delete cascades to (phone numbers,
-    tag assignments, and those of the other apps, found through the models' relations), each
-    counted with the selection as a subquery, so a selection of any size binds no id and no
-    row is read into memory. Models with no row to delete are left out.
-    """
+    label: str
+    count: int
+    model: type[Model] | None = None
+
+
+def contacts_delete_summary(*, contacts: QuerySet[Contact]) -> list[DeleteLine]:
+    """What deleting `contacts` does: the contacts, every row their delete cascades to (phone
+    numbers, tag assignments, and other apps' rows, found through the models' relations),
+    then what other apps say of their own rules (crm.signals.contacts_delete_summary). Each
+    is counted with the selection as a subquery, so a selection of any size binds no id and
+    no row is read into memory. Lines with nothing in them are left out."""
     selection = contacts.order_by().values("pk")
-    counts = [
-        (model, model._meta.base_manager.filter(**{f"{path}__in": selection}).count())
-        for model, path in contact_cascade().models
+    lines = [
+        DeleteLine(
+            label=str(model._meta.verbose_name_plural),
+            count=model._meta.base_manager.filter(**{f"{path}__in": selection}).count(),
+            model=model,
+        )
+        for model, path in contact_cascade()
     ]
-    return [(model, count) for model, count in counts if count]
+    for _receiver, answer in contacts_delete_summary_signal.send(
+        sender=Contact, contacts=selection
+    ):
+        lines.extend(answer)
+    return [line for line in lines if line.count]

@@ -14,3 +14,10 @@ contacts_changed = Signal()
 # Sent by crm.deletion before each chunk of contacts is deleted, inside the deleting
 # transaction, so other apps can keep what must outlive them. Arguments: contact_ids.
 contacts_deleting = Signal()
+
+# Sent by the contact admin's "Delete selected" confirmation (crm.selectors.
+# contacts_delete_summary) to learn what a delete of `contacts` (a queryset, any size) does to
+# another app's rows that a relation with a rule of its own reaches (not a plain CASCADE,
+# which crm counts itself). Receivers return a list of DeleteLine (crm.selectors), counted
+# with `contacts` as a subquery.
+contacts_delete_summary = Signal()

@@ -7,6 +7,7 @@ import json
 from django.utils import timezone
 
 from .models import Connection, RemoteReference
+from .pace import rate_learn
 from .providers import Adapter, adapter_class
 from .providers.base_http import session_for
 
@@ -19,6 +20,8 @@ def adapter_for(connection: Connection, **kwargs) -> Adapter:
         session=session_for(("connection", connection.pk)),
         # What an adapter learns for later pushes (Close's lead per company) is kept here.
         references=ConnectionReferences(connection),
+        # What each answer says of the provider's rate window sets the connection's pace.
+        pace=lambda window: rate_learn(connection=connection, window=window),
         **kwargs,
     )
 

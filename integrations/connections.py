@@ -8,6 +8,7 @@ from typing import Any
 from django.utils import timezone
 
 from .adapters import adapter_for
+from .audience import audience_validate
 from .crypto import SecretUnreadable
 from .links import links_enqueue_pending
 from .models import Connection
@@ -28,8 +29,11 @@ def connection_upsert(
     """Create the connection called `name`, or update it. Returns (connection, created).
 
     Only what is passed changes: `options` are merged into the stored ones. An empty
-    `base_url` means the provider's official URL.
+    `base_url` means the provider's official URL. An `audience` is checked by the contact
+    filter set (AudienceInvalid, a ValueError, names every problem).
     """
+    if "audience" in fields:
+        fields["audience"] = audience_validate(fields["audience"])
     connection = Connection.objects.filter(name=name).first()
     created = connection is None
     if created:

@@ -24,6 +24,10 @@ class Connection(models.Model):
         KEEP = "keep", "Keep the remote record"
         DELETE = "delete", "Delete the remote record"
 
+    class OnLeave(models.TextChoices):
+        KEEP = "keep", "Keep the remote record"
+        DELETE = "delete", "Delete the remote record"
+
     name = models.CharField(max_length=100, unique=True)
     provider = models.CharField(max_length=20, choices=provider_choices)
     base_url = models.URLField(
@@ -43,6 +47,23 @@ class Connection(models.Model):
     )
     concurrency = models.PositiveSmallIntegerField(
         default=2, help_text="Pushes to this connection running at once, across all workers."
+    )
+    audience = models.TextField(
+        blank=True,
+        help_text=(
+            "Which contacts go there, in the API's query syntax: tag=vip&stage=customer (every "
+            "filter of GET /api/v1/contacts/). Empty: every contact."
+        ),
+    )
+    on_leave = models.CharField(
+        "when a contact leaves the audience",
+        max_length=10,
+        choices=OnLeave.choices,
+        default=OnLeave.KEEP,
+        help_text=(
+            "Keep: its link stays, marked as outside the audience. Delete: its record at the "
+            "provider is deleted, as for a deleted contact."
+        ),
     )
     mode = models.CharField(
         "sync mode",
@@ -67,10 +88,19 @@ class Connection(models.Model):
         ),
     )
     rate_limit = models.FloatField(
-        "requests per second",
-        default=0.25,
-        help_text="Across all workers; 0 means no limit. GetRaze allows 1000 an hour by default.",
+        "rate ceiling (requests per second)",
+        null=True,
+        blank=True,
+        default=None,
+        help_text=(
+            "Leave empty to follow the provider: its documented limit at first, then what its "
+            "answers say. A number caps that pace; 0 turns our pacing off (a provider's 429 "
+            "is still waited out). Counted across all workers."
+        ),
     )
+    # The pace the provider's last rate headers allow (requests a second), until its window ends.
+    learned_rate = models.FloatField(null=True, blank=True, editable=False)
+    learned_rate_until = models.DateTimeField(null=True, blank=True, editable=False)
     paused_at = models.DateTimeField(null=True, blank=True, editable=False)
     paused_reason = models.CharField(max_length=500, blank=True, editable=False)
     # The rate limiter's schedule: the earliest time the next request may start.

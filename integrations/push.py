@@ -22,6 +22,7 @@ from django.utils import timezone
 from crm.models import Contact
 
 from .adapters import adapter_for, payload_hash
+from .audience import audience_includes
 from .connections import connection_pause
 from .crypto import SecretUnreadable
 from .models import Connection, RemoteLink
@@ -29,7 +30,7 @@ from .providers import Adapter, ProviderError
 from .push_attempts import AttemptRecorder, LinkGone, RequestBudget
 from .push_outcomes import Result, link_failed, link_finish, link_requeue, retry_delay
 from .queue import queued_pushes_start, tasks_enqueue
-from .remote_delete import link_remote_delete
+from .remote_delete import link_leave_audience, link_remote_delete
 from .throttle import (
     Throttled,
     backlog_spread,
@@ -73,6 +74,8 @@ def link_push(*, link_id: int) -> Result:
             return Result.NOT_PENDING
         if link.contact_id is None:  # the contact was deleted: delete its remote record
             return link_remote_delete(link=link, connection=connection, holder=holder)
+        if connection.audience and not audience_includes(connection, [link.contact_id]):
+            return link_leave_audience(link=link, connection=connection, holder=holder)
         prepared = _prepare(link, connection)
         if isinstance(prepared, Result):
             return prepared  # decided without a request: no slot or rate budget is spent

@@ -18,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .adapters import adapter_for
+from .audience import OUTSIDE_AUDIENCE, outside_audience_fields, outside_audience_reason
 from .connections import connection_pause
 from .crypto import SecretUnreadable
 from .links import ids_per_statement
@@ -29,9 +30,22 @@ from .queue import link_pushes_queue
 from .throttle import Throttled, backlog_spread, rate_reserve, slot_acquire, slot_release
 
 
+def link_leave_audience(*, link: RemoteLink, connection: Connection, holder: str) -> Result:
+    """A claimed link whose contact is outside the connection's audience: its remote record is
+    deleted if the connection's `on_leave` says so, else the link stays, marked as outside."""
+    if connection.on_leave == Connection.OnLeave.DELETE and link.remote_id:
+        return link_remote_delete(link=link, connection=connection, holder=holder)
+    fields = outside_audience_fields(connection)
+    link_finish(link, link.generation, RemoteLink.State.SKIPPED, **fields)
+    return Result.SKIPPED
+
+
 def link_remote_delete(*, link: RemoteLink, connection: Connection, holder: str) -> Result:
-    """Delete the remote record of a contact-less link the caller has claimed."""
+    """Delete the remote record of a link the caller has claimed: a deleted contact's, or that
+    of a contact that left the connection's audience (`on_leave` delete), whose link then
+    forgets the remote ID, so that coming back into the audience creates a record again."""
     generation = link.generation
+    leaving = link.contact_id is not None
     if not link.remote_id:
         # Never created there (or only by a create whose answer was lost and never found).
         link_finish(
@@ -83,6 +97,8 @@ def link_remote_delete(*, link: RemoteLink, connection: Connection, holder: str)
         # 404: already gone at the provider, which is what was asked.
     finally:
         slot_release(connection=connection, holder=holder)
+    gone = {"remote_id": "", "payload_hash": ""} if leaving else {}
+    reason = f"{outside_audience_reason(connection)}: its record there was deleted."
     link_finish(
         link,
         generation,
@@ -90,8 +106,9 @@ def link_remote_delete(*, link: RemoteLink, connection: Connection, holder: str)
         last_pushed_at=timezone.now(),
         attempts=0,
         next_attempt_at=None,
-        last_error_code="",
-        last_error_message="",
+        last_error_code=OUTSIDE_AUDIENCE if leaving else "",
+        last_error_message=reason if leaving else "",
+        **gone,
     )
     return Result.DELETED
 

@@ -64,8 +64,16 @@ def push_batch_progress(
         .order_by("-updated_at")[:20]
     ]
     return {
-        "queued": by_state[RemoteLink.State.PENDING],
-        "done": by_state[RemoteLink.State.SYNCED] + by_state[RemoteLink.State.SKIPPED],
+        # A contact that left a connection's audience may have its record deleted there.
+        "queued": by_state[RemoteLink.State.PENDING] + by_state[RemoteLink.State.DELETING],
+        "done": sum(
+            by_state[state]
+            for state in (
+                RemoteLink.State.SYNCED,
+                RemoteLink.State.SKIPPED,
+                RemoteLink.State.DELETED,
+            )
+        ),
         "failed": by_state[RemoteLink.State.FAILED],
         "total": sum(by_state.values()),
         "failures": failures,

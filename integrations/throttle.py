@@ -15,6 +15,7 @@ from django.db.models import Q, Subquery
 from django.utils import timezone
 
 from .models import Connection, ConnectionSlot, RemoteLink
+from .pace import connection_pace
 
 
 class Throttled(Exception):
@@ -78,7 +79,7 @@ def rate_reserve(*, connection: Connection, requests: int = 1, wait: bool = True
     push (a lookup after a 409, another page) run a little ahead of the average, which
     providers' hourly windows allow.
     """
-    rate = connection.rate_limit
+    rate = connection_pace(connection).rate
     if not rate or rate <= 0:
         # No schedule to book, but a provider's Retry-After (rate_pause) holds the connection
         # all the same. Read from the connection as loaded for this push: no extra query.
@@ -182,7 +183,7 @@ def backlog_spread(*, connection: Connection) -> float:
     if counted is not None and now - counted[0] < SPREAD_REUSE_SECONDS:
         return counted[1]
     pending = RemoteLink.objects.filter(connection=connection, state="pending").count()
-    per_second = connection.rate_limit or max(1, connection.concurrency) * 2.0
+    per_second = connection_pace(connection).rate or max(1, connection.concurrency) * 2.0
     spread = min(6 * 3600.0, pending / per_second)
     _spreads[connection.pk] = (now, spread)
     return spread

@@ -16,6 +16,7 @@ from django.utils import timezone
 from crm.models import Contact
 
 from .adapters import adapter_for, payload_hash
+from .audience import audience_includes, outside_audience_fields
 from .connections import connection_pause
 from .crypto import SecretUnreadable
 from .models import Connection, RemoteLink
@@ -118,6 +119,7 @@ def _triage_sort(
     )
     settle: dict[tuple, list[RemoteLink]] = {}
     needs_request: list[int] = []
+    outside = _outside_audiences(links)
     adapters: dict[int, Adapter | None] = {}
     for link in links:
         connection = link.connection
@@ -133,6 +135,14 @@ def _triage_sort(
         adapter = adapters[connection.pk]
         if link.contact_id is None:  # its contact was deleted: a remote delete, by push_link
             needs_request.append(link.pk)
+            continue
+        if link.contact_id in outside.get(connection.pk, ()):
+            if connection.on_leave == Connection.OnLeave.DELETE and link.remote_id:
+                needs_request.append(link.pk)  # left the audience: its record is deleted
+            else:
+                fields = tuple(sorted(outside_audience_fields(connection).items()))
+                key = (Result.SKIPPED, RemoteLink.State.SKIPPED, fields)
+                settle.setdefault(key, []).append(link)
             continue
         contact = contacts.get(link.contact_id)
         if adapter is None:
@@ -155,6 +165,17 @@ def _triage_sort(
             result, state, fields = settled
             settle.setdefault((result, state, tuple(sorted(fields.items()))), []).append(link)
     return settle, needs_request
+
+
+def _outside_audiences(links: list[RemoteLink]) -> dict[int, set[int]]:
+    """{connection id: ids of the links' contacts outside its audience}: a query per
+    connection with an audience (a batch is of one connection)."""
+    by_connection: dict[int, set[int]] = {}
+    for link in links:
+        if link.connection.audience and link.contact_id is not None:
+            by_connection.setdefault(link.connection.pk, set()).add(link.contact_id)
+    connections = {link.connection.pk: link.connection for link in links}
+    return {pk: ids - audience_includes(connections[pk], ids) for pk, ids in by_connection.items()}
 
 
 def _links_finish(links: list[RemoteLink], holder: str, state: str, **fields) -> int:

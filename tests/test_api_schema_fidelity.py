@@ -230,6 +230,7 @@ def test_a_search_longer_than_the_schema_says_is_refused(schema, reader):
     [
         ("failed", True),
         ("  synced ", True),
+        ("\x1ffailed\x1f", True),  # spaces to Python's str.strip(), not to ECMA's \s
         ("GetRaze:failed", True),
         ("a:b:pending", True),
         ("GetRaze: failed", False),

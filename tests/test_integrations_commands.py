@@ -75,6 +75,68 @@ def test_add_connection_a_second_time_updates_it():
     assert connection.api_key == "second-key-111111111"
 
 
+def test_add_connection_sets_the_sync_rules_and_a_second_call_changes_only_those_named():
+    out = run(
+        *("add_connection", "vip", "--provider", "getraze", "--api-key", "key-000000000000"),
+        *("--audience", "?tag=vip&stage=customer", "--mode", "create_only"),
+        *("--on-delete", "delete", "--on-leave", "delete"),
+    )
+    assert "audience tag=vip&stage=customer, mode create_only" in out
+    connection = Connection.objects.get()
+    rules = ("audience", "mode", "on_delete", "on_leave")
+    assert [getattr(connection, f) for f in rules] == [
+        "tag=vip&stage=customer",
+        "create_only",
+        "delete",
+        "delete",
+    ]
+
+    run("add_connection", "vip", "--provider", "getraze", "--mode", "update_only")
+    connection.refresh_from_db()
+    assert [getattr(connection, f) for f in rules] == [
+        "tag=vip&stage=customer",
+        "update_only",
+        "delete",
+        "delete",
+    ]
+    run("add_connection", "vip", "--provider", "getraze", "--audience", "", "--on-leave", "keep")
+    connection.refresh_from_db()
+    assert [getattr(connection, f) for f in rules] == ["", "update_only", "delete", "keep"]
+
+
+def test_an_update_leaves_a_disabled_connection_disabled_unless_told():
+    run(
+        *("add_connection", "main", "--provider", "getraze"),
+        *("--api-key", "key-000000000000", "--disabled"),
+    )
+    run("add_connection", "main", "--provider", "getraze", "--rate-limit", "2")
+    assert Connection.objects.get().enabled is False
+    run("add_connection", "main", "--provider", "getraze", "--enabled")
+    assert Connection.objects.get().enabled is True
+
+
+def test_a_new_connection_gets_the_default_rules():
+    run("add_connection", "main", "--provider", "getraze", "--api-key", "key-000000000000")
+    connection = Connection.objects.get()
+    assert (connection.audience, connection.mode, connection.on_delete, connection.on_leave) == (
+        "",
+        "upsert",
+        "keep",
+        "keep",
+    )
+
+
+def test_add_connection_refuses_an_audience_the_filter_set_refuses():
+    with pytest.raises(CommandError, match="Unknown filter “colour”"):
+        run(
+            *("add_connection", "vip", "--provider", "getraze", "--api-key", "key-000000000000"),
+            *("--audience", "colour=red"),
+        )
+    assert not Connection.objects.exists()
+    with pytest.raises(CommandError, match="invalid choice"):
+        run("add_connection", "vip", "--provider", "getraze", "--mode", "sometimes")
+
+
 def test_add_connection_needs_a_key_for_a_new_connection():
     with pytest.raises(CommandError, match="needs an API key"):
         run("add_connection", "main", "--provider", "getraze")

@@ -167,14 +167,14 @@ def test_a_worker_counts_a_connections_backlog_once_in_a_while(
     getraze_connection, django_assert_num_queries, monkeypatch
 ):
     make_contacts(3)
-    Connection.objects.filter(pk=getraze_connection.pk).update(rate_limit=2)
+    Connection.objects.filter(pk=getraze_connection.pk).update(rate_limit=0.2)
     getraze_connection.refresh_from_db()
     with django_assert_num_queries(1):
-        assert backlog_spread(connection=getraze_connection) == 1.5  # 3 pending at 2 requests/s
+        assert backlog_spread(connection=getraze_connection) == 15  # 3 pending at 0.2 a second
 
     RemoteLink.objects.filter(connection=getraze_connection).update(state="failed")
     with django_assert_num_queries(0):  # every re-queued push asks; the count is reused
-        assert backlog_spread(connection=getraze_connection) == 1.5
+        assert backlog_spread(connection=getraze_connection) == 15
     monkeypatch.setattr(throttle, "SPREAD_REUSE_SECONDS", 0.0)
     assert backlog_spread(connection=getraze_connection) == 0.0
 
@@ -183,7 +183,12 @@ def test_a_worker_counts_a_connections_backlog_once_in_a_while(
 def test_a_new_contacts_push_costs_a_fixed_number_of_statements(
     getraze_connection, sandbox, django_assert_max_num_queries
 ):
-    Connection.objects.filter(pk=getraze_connection.pk).update(rate_limit=1000)
+    # As if the provider had said it takes 1,000 a second for the next hour.
+    Connection.objects.filter(pk=getraze_connection.pk).update(
+        rate_limit=None,
+        learned_rate=1000,
+        learned_rate_until=timezone.now() + datetime.timedelta(hours=1),
+    )
     first, second = make_contacts(2)
     push(first, getraze_connection)  # the connection's slot rows are made once, by the first push
 

@@ -1,225 +1,51 @@
 """List filters for contacts: `?tag=vip&stage=lead&updated_since=2026-01-01T00:00:00Z&search=…`,
 and `?sync=failed` for the state of their pushes."""
 
-from django import forms
-from django.db.models import Exists, OuterRef, QuerySet
-from django_countries import countries
-from django_filters import fields as filter_fields
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import filters as rest_filters
 from rest_framework.exceptions import ErrorDetail, ValidationError
 
-from crm.models import Contact, PhoneNumber
-from crm.selectors import contact_search_filter
+from crm.filters import TAG_MAX_LENGTH, CountryFilter, IdFilter, TagFilter
+from integrations.filters import ContactFilter, SyncStateFilter
 from integrations.models import RemoteLink
 
 from ..query_params import query_parameters_check
+from ..schema_params import SPACE
 from .countries import country_code_pattern
 
-SEARCH_MAX_LENGTH = 200
-TAG_MAX_LENGTH = 64
+__all__ = ["ContactFilter", "ContactFilterBackend", "OrderingFilter"]
 
-
-class TagNamesField(forms.Field):
-    widget = forms.MultipleHiddenInput  # reads every ?tag= value, not just the last
-
-    def to_python(self, value) -> list[str]:
-        names = [" ".join(str(item).split()) for item in value or []]
-        return [name for name in names if name]
-
-    def validate(self, value: list[str]) -> None:
-        super().validate(value)
-        if any(len(name) > TAG_MAX_LENGTH for name in value):
-            raise forms.ValidationError(
-                f"A tag name has at most {TAG_MAX_LENGTH} characters.", code="max_length"
-            )
-
-
-@extend_schema_field(
+# The filters live where the connections' audiences use them too (one filter language); the
+# schema's description of each is the API's own.
+extend_schema_field(
     {
         "type": "array",
         "items": {"type": "string", "maxLength": TAG_MAX_LENGTH},
         "description": "Tag name, any case. Repeat (`?tag=vip&tag=tech`) for contacts with all.",
     }
-)
-class TagFilter(filters.Filter):
-    field_class = TagNamesField
-
-    def filter(self, qs: QuerySet, value: list[str]) -> QuerySet:
-        # One Exists per tag (contacts with all of them): a join would repeat contacts.
-        for name in value or []:
-            qs = qs.filter(
-                Exists(
-                    Contact.tags.through.objects.filter(
-                        contact=OuterRef("pk"), tag__name__iexact=name
-                    )
-                )
-            )
-        return qs
-
-
-def country_choices() -> list[tuple[str, str]]:
-    # A callable, not a list: django-filter deep-copies every filter, and Django every form
-    # field, on each request; a callable is not copied (docs/benchmarks.md).
-    return [(code, name) for code, name in countries]
-
-
-class CountryCodeField(filter_fields.ChoiceField):
-    def to_python(self, value) -> str:
-        return super().to_python(value).strip().upper()
-
-
-@extend_schema_field(
+)(TagFilter)
+extend_schema_field(
     {
         "type": "string",
         # Upper or lower case (any case is read; the pattern lists the two usual ones).
         "pattern": country_code_pattern(),
         "description": "ISO 3166-1 alpha-2 code, any case.",
     }
-)
-class CountryFilter(filters.ChoiceFilter):
-    field_class = CountryCodeField
-
-
-class IdField(forms.IntegerField):
-    # A bound keeps an absurd id a validation error, not a database overflow (a 500).
-    def __init__(self, **kwargs):
-        super().__init__(min_value=1, max_value=2**63 - 1, **kwargs)
-
-
-@extend_schema_field({"type": "integer", "minimum": 1, "maximum": 2**63 - 1})
-class IdFilter(filters.NumberFilter):
-    field_class = IdField
-
-
-class StrictBooleanField(forms.Field):
-    """true/false (or 1/0, yes/no); anything else is an error rather than ignored."""
-
-    widget = forms.TextInput
-    TRUE = {"true", "1", "yes"}
-    FALSE = {"false", "0", "no"}
-
-    def to_python(self, value) -> bool | None:
-        text = str(value or "").strip().lower()
-        if not text:
-            return None
-        if text in self.TRUE | self.FALSE:
-            return text in self.TRUE
-        raise forms.ValidationError("Enter true or false.", code="invalid")
-
-
-class StrictBooleanFilter(filters.BooleanFilter):
-    field_class = StrictBooleanField
-
-    def __init__(self, *args, **kwargs):
-        # django-filter's REST BooleanWidget turns unknown values into "no filter".
-        kwargs["widget"] = forms.TextInput
-        super().__init__(*args, **kwargs)
-
-
-class SyncStateField(forms.CharField):
-    """ "state" or "connection name:state"; the state comes last, so names may hold colons."""
-
-    # Declared, not only raised, so the schema lists `invalid_choice` among the filter's codes.
-    default_error_messages = {
-        "invalid_choice": (
-            "Use a state (%(states)s), optionally after a connection name and a colon."
-        ),
-    }
-
-    def to_python(self, value) -> tuple[str, str] | None:
-        text = super().to_python(value).strip()
-        if not text:
-            return None
-        connection, _, state = text.rpartition(":")
-        if state not in RemoteLink.State.values:
-            raise forms.ValidationError(
-                self.error_messages["invalid_choice"],
-                code="invalid_choice",
-                params={"states": ", ".join(RemoteLink.State.values)},
-            )
-        return connection.strip(), state
-
-
-@extend_schema_field(
+)(CountryFilter)
+extend_schema_field({"type": "integer", "minimum": 1, "maximum": 2**63 - 1})(IdFilter)
+extend_schema_field(
     {
         "type": "string",
         "maxLength": 150,
         # The state last, after the start or a colon (surrounding spaces are ignored).
-        "pattern": r"(^\s*|:)(" + "|".join(RemoteLink.State.values) + r")\s*$",
+        "pattern": f"(^{SPACE}*|:)({'|'.join(RemoteLink.State.values)}){SPACE}*$",
         "description": (
             "Contacts whose push is in this state: `failed`, or for one connection "
             "`GetRaze:failed`. States: " + ", ".join(RemoteLink.State.values) + "."
         ),
     }
-)
-class SyncStateFilter(filters.Filter):
-    field_class = SyncStateField
-
-    def __init__(self, **kwargs):
-        super().__init__(max_length=150, **kwargs)
-
-    def filter(self, queryset: QuerySet, value: tuple[str, str] | None) -> QuerySet:
-        if not value:
-            return queryset
-        connection, state = value
-        links = RemoteLink.objects.filter(contact=OuterRef("pk"), state=state)
-        if connection:
-            links = links.filter(connection__name=connection)
-        return queryset.filter(Exists(links))
-
-
-class ContactFilter(filters.FilterSet):
-    search = filters.CharFilter(
-        method="filter_search",
-        max_length=SEARCH_MAX_LENGTH,
-        help_text="Matches name, email, company, or a phone number typed in any format.",
-    )
-    tag = TagFilter()
-    stage = filters.MultipleChoiceFilter(
-        choices=Contact.Stage.choices, help_text="Repeat for contacts in any of several."
-    )
-    status = filters.MultipleChoiceFilter(
-        choices=Contact.Status.choices, help_text="Repeat for contacts in any of several."
-    )
-    source = filters.MultipleChoiceFilter(
-        choices=Contact.Source.choices, help_text="Repeat for contacts from any of several."
-    )
-    company = filters.CharFilter(
-        field_name="company", lookup_expr="iexact", help_text="Exact company name, any case."
-    )
-    country = CountryFilter(field_name="country", choices=country_choices)
-    email = filters.CharFilter(
-        field_name="email", lookup_expr="iexact", help_text="Exact email, any case."
-    )
-    owner = IdFilter(field_name="owner_id", help_text="The owner's user id.")
-    created_since = filters.IsoDateTimeFilter(
-        field_name="created_at",
-        lookup_expr="gte",
-        help_text="Created at or after this ISO 8601 date and time.",
-    )
-    updated_since = filters.IsoDateTimeFilter(
-        field_name="updated_at",
-        lookup_expr="gte",
-        help_text="Changed at or after this ISO 8601 date and time.",
-    )
-    has_phone = StrictBooleanFilter(
-        method="filter_has_phone", help_text="true: has a phone number; false: has none."
-    )
-    # `?sync=failed` or `?sync=<connection name>:failed`: the state of the contact's pushes.
-    sync = SyncStateFilter()
-
-    class Meta:
-        model = Contact
-        fields: list[str] = []
-
-    def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(contact_search_filter(value))
-
-    def filter_has_phone(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
-        has_phone = Exists(PhoneNumber.objects.filter(contact=OuterRef("pk")))
-        return queryset.filter(has_phone if value else ~has_phone)
+)(SyncStateFilter)
 
 
 class ContactFilterBackend(filters.DjangoFilterBackend):

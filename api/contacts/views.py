@@ -154,7 +154,7 @@ UPDATED = OpenApiResponse(
 )
 @extend_validation_errors(["max_length"], field_name="custom_fields", methods=WRITE_METHODS)
 @extend_validation_errors(["invalid"], field_name=IDEMPOTENCY_HEADER, actions=["create"])
-# Raised by api.contacts.filters.TagNamesField, which the schema's filter introspection can't see.
+# Raised by crm.filters.TagNamesField, which the schema's filter introspection can't see.
 @extend_validation_errors(["max_length"], field_name="tag", actions=["list"])
 @extend_validation_errors(["invalid"], field_name="has_phone", actions=["list"])
 # Raised by api.pagination.ContactPagination.

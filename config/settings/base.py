@@ -206,7 +206,7 @@ INTEGRATIONS = {
     # Seconds to connect and to read one provider answer.
     "HTTP_TIMEOUT": env.float("PUSH_HTTP_TIMEOUT", default=15.0),
     # Retry backoff: base * 2**(attempt-1) seconds, capped, with jitter.
-    "BACKOFF_BASE": env.float("PUSH_BACKOFF_BASE", default=30.0),
+    "BACKOFF_BASE": env.float("PUSH_BACKOFF_BASE", default=2.0),
     "BACKOFF_CAP": env.float("PUSH_BACKOFF_CAP", default=3600.0),
     # A rate-limit or concurrency wait longer than this re-queues the push instead of sleeping.
     "MAX_INLINE_WAIT": 2.0,

@@ -5,11 +5,13 @@ from django.db.models import Count, Q
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from ..audience import audience_contacts
 from ..connections import connection_resume
 from ..links import links_enqueue_pending
 from ..models import Connection
 from ..providers import adapter_class
 from . import pages
+from .contacts import AUDIENCE_PARAMETER
 from .display import connection_status
 from .forms import ConnectionForm
 
@@ -43,6 +45,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         "paused_reason",
         "remembered",
         "delete_reach",
+        "audience_count",
         "created_at",
         "updated_at",
     )
@@ -52,7 +55,19 @@ class ConnectionAdmin(admin.ModelAdmin):
         fieldsets = [
             (None, {"fields": ("name", "provider", "base_url", "api_key", "enabled", "auto_push")}),
             ("Limits and options", {"fields": ("concurrency", "rate_limit", "options")}),
-            ("Sync rules", {"fields": ("mode", "on_delete", "delete_reach")}),
+            (
+                "Sync rules",
+                {
+                    "fields": (
+                        "audience",
+                        "audience_count",
+                        "on_leave",
+                        "mode",
+                        "on_delete",
+                        "delete_reach",
+                    )
+                },
+            ),
         ]
         if obj is not None:
             fieldsets[0][1]["fields"] = (*fieldsets[0][1]["fields"], "masked_key", "status")
@@ -109,6 +124,23 @@ class ConnectionAdmin(admin.ModelAdmin):
     @admin.display(description="Status")
     def status(self, obj):
         return connection_status(obj)
+
+    @admin.display(description="Contacts in the audience")
+    def audience_count(self, obj):
+        """A live count of the contacts the audience matches, linked to them in the list."""
+        if obj is None or obj.pk is None:
+            return "Counted once the connection is saved."
+        count = audience_contacts(obj).count()
+        url = reverse("admin:crm_contact_changelist")
+        return format_html(
+            '<a href="{}?{}={}">{} contact{}</a>{}',
+            url,
+            AUDIENCE_PARAMETER,
+            obj.pk,
+            count,
+            "" if count == 1 else "s",
+            "" if obj.audience else " (no audience: every contact)",
+        )
 
     @admin.display(description="What “delete” reaches")
     def delete_reach(self, obj):

@@ -2,10 +2,11 @@
 
 from django import forms
 
+from ..audience import AudienceInvalid, audience_validate
 from ..models import Connection
 
 # Sync rules a form may leave out: the connection's current rule (a new one's default) stays.
-RULE_FIELDS = ("mode", "on_delete")
+RULE_FIELDS = ("mode", "on_delete", "on_leave")
 
 
 class ConnectionForm(forms.ModelForm):
@@ -30,6 +31,8 @@ class ConnectionForm(forms.ModelForm):
             "options",
             "concurrency",
             "rate_limit",
+            "audience",
+            "on_leave",
             "mode",
             "on_delete",
         ]
@@ -56,6 +59,12 @@ class ConnectionForm(forms.ModelForm):
             if name in self.fields and not cleaned.get(name):
                 cleaned[name] = getattr(self.instance, name)
         return cleaned
+
+    def clean_audience(self):
+        try:
+            return audience_validate(self.cleaned_data.get("audience") or "")
+        except AudienceInvalid as invalid:
+            raise forms.ValidationError(invalid.errors, code="invalid") from None
 
     def clean_options(self):
         options = self.cleaned_data.get("options") or {}

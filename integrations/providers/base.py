@@ -16,6 +16,7 @@ import requests
 
 from .base_errors import ProviderError
 from .base_http import Answer, HttpClient, Observer
+from .base_rate import RateWindow
 
 # Lookups compare rows exactly after a substring search: ten pages of 100 matches for one
 # duplicate key is already absurd, so a lookup gives up there.
@@ -66,6 +67,9 @@ class Adapter(HttpClient):
     provider: ClassVar[str]  # the value stored in Connection.provider
     label: ClassVar[str]
     default_base_url: ClassVar[str]  # used when a connection leaves its base URL empty
+    # Requests a second the provider documents for one key: a connection paces itself at this
+    # until the provider's own answers say more (throttle.connection_pace).
+    documented_rate: ClassVar[float]
     option_fields: ClassVar[tuple[OptionField, ...]] = ()
     # "Test connection" in the admin: one harmless authenticated read. Most providers list
     # contacts at this path; a provider with a cheaper or different read overrides these.
@@ -84,6 +88,7 @@ class Adapter(HttpClient):
         session: requests.Session | None = None,
         observer: Observer | None = None,
         throttle: Callable[[], None] | None = None,
+        pace: Callable[[RateWindow], None] | None = None,
         timeout: float | None = None,
         references: References | None = None,
     ):
@@ -93,6 +98,7 @@ class Adapter(HttpClient):
             session=session,
             observer=observer,
             throttle=throttle,
+            pace=pace,
             timeout=timeout,
         )
         self.options = dict(options or {})

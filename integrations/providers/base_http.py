@@ -12,6 +12,7 @@ import requests
 from django.conf import settings
 
 from .base_errors import RETRYABLE_STATUSES, ProviderError, parse_ratelimit_reset, parse_retry_after
+from .base_rate import RateWindow, rate_window
 
 USER_AGENT = "RelayCRM/0.1 (+https://github.com/relay-crm) python-requests/" + requests.__version__
 
@@ -100,6 +101,7 @@ class HttpClient:
         session: requests.Session | None = None,
         observer: Observer | None = None,
         throttle: Callable[[], None] | None = None,
+        pace: Callable[[RateWindow], None] | None = None,
         timeout: float | None = None,
     ):
         self.base_url = base_url.rstrip("/")
@@ -107,6 +109,7 @@ class HttpClient:
         self.session = session or session_for((type(self).__name__, self.base_url))
         self.observer = observer
         self.throttle = throttle
+        self.pace = pace  # told the rate window each answer describes, if any
         self.timeout = timeout or settings.INTEGRATIONS["HTTP_TIMEOUT"]
 
     def __repr__(self) -> str:  # never shows the key
@@ -141,7 +144,12 @@ class HttpClient:
         started = time.monotonic()
         answer = error = None
         try:
-            answer, error = self._send(method, path, json_body=json_body, params=params)
+            answer, error = self._send(
+                method, path, json_body=json_body, params=params, any_body=operation == "delete"
+            )
+            window = rate_window(answer.headers) if self.pace is not None else None
+            if window is not None:
+                self.pace(window)
         except ProviderError as exc:
             error = exc
         except Exception:
@@ -160,7 +168,9 @@ class HttpClient:
             raise error
         return answer
 
-    def _send(self, method, path, *, json_body, params) -> tuple[Answer, ProviderError | None]:
+    def _send(
+        self, method, path, *, json_body, params, any_body=False
+    ) -> tuple[Answer, ProviderError | None]:
         headers = {"Accept": "application/json", **self.auth_headers()}
         try:
             response = self.session.request(
@@ -187,7 +197,7 @@ class HttpClient:
         answer = Answer(response.status_code, _json_or_text(response), response.headers)
         if 200 <= response.status_code < 300:
             # A delete's answer carries nothing we read (Contactship's is an empty 204).
-            if method != "DELETE" and not isinstance(answer.body, dict | list):
+            if not any_body and not isinstance(answer.body, dict | list):
                 return answer, self.error(
                     "The answer is not JSON.",
                     code="invalid_response",

@@ -17,6 +17,7 @@ PHONE_TYPES = {"mobile": "mobile", "work": "office", "home": "home", "fax": "fax
 class CloseAdapter(Adapter):
     provider, label = "close", "Close"
     default_base_url = "https://api.close.com/api/v1"
+    documented_rate = 20.0  # the docs' example; RateLimit says more
     auth_scheme = BasicKeyAsUser()
     option_fields = (
         OptionField("lead_strategy", "new (the default), by_company or fixed."),
@@ -24,8 +25,7 @@ class CloseAdapter(Adapter):
         OptionField("custom_field_map", 'Our field keys and "tags" to Close field ids.'),
     )
     check_path, check_params = "/me/", {}  # "Test connection": the key's own user
-    delete_path = "/contact/{}/"
-    # Close has no error codes: statuses classify, and 400 messages name the fields.
+    delete_path = "/contact/{}/"  # (no error codes at Close: statuses classify, 400s name fields)
 
     def build_payload(self, contact) -> dict:
         urls = (contact.linkedin_url, contact.website)

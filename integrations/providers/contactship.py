@@ -19,6 +19,7 @@ ITEM_TYPES = {CustomField.Type.TEXT, CustomField.Type.NUMBER, CustomField.Type.D
 class ContactshipAdapter(Adapter):
     provider, label = "contactship", "Contactship"
     default_base_url = "https://api.contactship.ai"
+    documented_rate = 2.0  # none documented: a cautious few a second
     auth_scheme = KeyHeader("x-api-key")
     check_path = "/v1/contacts"  # "Test connection": the first page of contacts
     delete_path = "/v1/contacts/{}"  # answered 204

@@ -11,6 +11,7 @@ from .base_http import BearerToken
 class KlenAdapter(Adapter):
     provider, label = "klen", "Klen AI"
     default_base_url = "https://api.klen.ai/api/v1"
+    documented_rate = 1.0  # 60 a minute a key
     auth_scheme = BearerToken()
     option_fields = (OptionField("team_id", "The Klen team new contacts are assigned to."),)
     delete_path = None  # Klen documents no delete endpoint: its records stay

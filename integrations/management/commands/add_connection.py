@@ -39,9 +39,38 @@ class Command(BaseCommand):
             help="Push contacts when they change (a new connection is created without it).",
         )
         parser.add_argument("--no-auto-push", action="store_false", dest="auto_push")
-        parser.add_argument("--disabled", action="store_true", help="Create or set it disabled.")
+        parser.add_argument(
+            "--disabled",
+            action="store_true",
+            default=None,
+            help="Create or set it disabled (an update without it leaves it as it is).",
+        )
+        parser.add_argument("--enabled", action="store_false", dest="disabled")
         parser.add_argument("--concurrency", type=int)
-        parser.add_argument("--rate-limit", type=float, help="Requests per second; 0: no limit.")
+        parser.add_argument(
+            "--rate-limit",
+            type=float,
+            help="A ceiling in requests per second (default: the provider's own pace); 0: none.",
+        )
+        parser.add_argument(
+            "--audience",
+            metavar="QUERY",
+            help=(
+                "The contacts it receives, in the API's query syntax (tag=vip&stage=customer); "
+                '"" for every contact.'
+            ),
+        )
+        parser.add_argument("--mode", choices=Connection.Mode.values, help="The sync mode.")
+        parser.add_argument(
+            "--on-delete",
+            choices=Connection.OnDelete.values,
+            help="What a contact deleted here does to its remote record.",
+        )
+        parser.add_argument(
+            "--on-leave",
+            choices=Connection.OnLeave.values,
+            help="What a contact leaving the audience does to its remote record.",
+        )
         parser.add_argument(
             "--option",
             action="append",
@@ -51,11 +80,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, name, provider, api_key, base_url, auto_push, disabled, **options):
-        fields = {"enabled": not disabled}
+        fields = {}
         exists = Connection.objects.filter(name=name).exists()
+        if disabled is not None or not exists:
+            fields["enabled"] = not disabled
         if auto_push is not None or not exists:
             fields["auto_push"] = bool(auto_push)
-        for field in ("concurrency", "rate_limit"):
+        # Only what is named changes on an update; a new connection gets the defaults.
+        for field in ("concurrency", "rate_limit", "audience", "mode", "on_delete", "on_leave"):
             if options[field] is not None:
                 fields[field] = options[field]
         try:
@@ -73,4 +105,8 @@ class Command(BaseCommand):
             f"{'Created' if created else 'Updated'} connection {connection.name}: "
             f"{connection.get_provider_display()} at {connection.base_url}, "
             f"key {connection.api_key_masked}, auto-push {'on' if connection.auto_push else 'off'}"
+        )
+        self.stdout.write(
+            f"  audience {connection.audience or '(every contact)'}, mode {connection.mode}, "
+            f"on delete {connection.on_delete}, on leave {connection.on_leave}"
         )

@@ -1,0 +1,78 @@
+"""The pace a connection sends at, and what the provider's answers teach about it.
+
+A connection starts at its provider's documented rate (each adapter declares it), then follows
+the rate window the provider's answers describe (providers.base_rate): what is left of the
+window, spread over the time until it resets, less what may be in flight. Every worker books
+the same schedule (throttle.rate_reserve), so that pace holds across all of them: a limit the
+provider advertises is reached and not exceeded. A window used up holds the connection until
+it resets. A rate set by staff is a ceiling; 0 turns our pacing off.
+"""
+
+import datetime
+from typing import NamedTuple
+
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import Connection
+from .providers import adapter_class
+from .providers.base_rate import RateWindow
+
+# A learned pace is written again only when it moves by more than this share: each answer
+# carries a window, and most barely move the pace.
+REWRITE_SHARE = 0.1
+
+
+class Pace(NamedTuple):
+    rate: float | None  # requests a second across all workers; None: no pacing of ours
+    source: str  # "documented", "learned", "ceiling" or "off"
+
+    def describe(self, provider_label: str) -> str:
+        if self.rate is None:
+            return "No pacing (rate ceiling 0); the provider's 429s are still waited out."
+        where = {
+            "documented": f"the limit {provider_label} documents",
+            "learned": f"learned from {provider_label}'s answers",
+            "ceiling": "the connection's rate ceiling",
+        }[self.source]
+        return f"{self.rate:.3g} requests a second: {where}."
+
+
+def connection_pace(connection: Connection, *, now: datetime.datetime | None = None) -> Pace:
+    """The pace in force, from the connection as loaded (no query)."""
+    if connection.rate_limit == 0:
+        return Pace(None, "off")
+    now = now or timezone.now()
+    learned_until = connection.learned_rate_until
+    if connection.learned_rate and learned_until and learned_until > now:
+        pace = Pace(connection.learned_rate, "learned")
+    else:
+        pace = Pace(adapter_class(connection.provider).documented_rate, "documented")
+    ceiling = connection.rate_limit
+    return Pace(ceiling, "ceiling") if ceiling and ceiling < pace.rate else pace
+
+
+def rate_learn(*, connection: Connection, window: RateWindow) -> None:
+    """Follow the rate window one of the connection's answers described."""
+    if connection.rate_limit == 0:
+        return  # staff turned pacing off: only a 429's wait holds the connection
+    now = timezone.now()
+    reset = datetime.timedelta(seconds=window.reset)
+    # Requests of other workers may be in flight, not yet counted in `remaining`.
+    usable = window.remaining - max(1, connection.concurrency)
+    if usable <= 0:
+        # Spent: nothing more until the window resets (only ever moves the schedule forward).
+        Connection.objects.filter(
+            Q(next_request_at__isnull=True) | Q(next_request_at__lt=now + reset),
+            pk=connection.pk,
+        ).update(next_request_at=now + reset)
+        return
+    rate = usable / max(window.reset, 1.0)
+    known = connection.learned_rate
+    fresh = connection.learned_rate_until and connection.learned_rate_until > now
+    if fresh and known and abs(rate - known) <= REWRITE_SHARE * known:
+        return
+    Connection.objects.filter(pk=connection.pk).update(
+        learned_rate=rate, learned_rate_until=now + reset
+    )
+    connection.learned_rate, connection.learned_rate_until = rate, now + reset

@@ -1,0 +1,140 @@
+"""Pacing without configuration: a connection starts at its provider's documented rate, then
+follows the rate window the provider's answers describe; a rate set by staff is a ceiling."""
+
+import datetime
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from crm.services import contact_upsert
+from integrations.models import Connection, PushAttempt, RemoteLink
+from integrations.pace import Pace, connection_pace, rate_learn
+from integrations.providers import ADAPTERS
+from integrations.providers.base_rate import RateWindow, rate_window
+from integrations.push import Result, link_push, retry_delay
+from tests.integrations_helpers import SANDBOX_KEY
+from tests.integrations_providers import provider_sandbox
+
+NOW = 1_800_000_000.0  # a Unix time
+
+
+@pytest.mark.parametrize(
+    ("headers", "window"),
+    [
+        ({"RateLimit": "limit=100, remaining=50, reset=5"}, RateWindow(100, 50, 5.0)),
+        ({"RateLimit": "limit=20, remaining=3, reset=0.25"}, RateWindow(20, 3, 0.25)),
+        # Several limits: the one leaving the slowest pace.
+        (
+            {"RateLimit": "limit=100, remaining=90, reset=10, limit=600, remaining=10, reset=60"},
+            RateWindow(600, 10, 60.0),
+        ),
+        # GetRaze: the reset as a Unix time.
+        (
+            {
+                "X-RateLimit-Limit": "1000",
+                "X-RateLimit-Remaining": "998",
+                "X-RateLimit-Reset": str(int(NOW) + 1800),
+            },
+            RateWindow(1000, 998, 1800.0),
+        ),
+        # The same trio with the reset in seconds.
+        (
+            {"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "12"},
+            RateWindow(60, 0, 12.0),
+        ),
+        ({}, None),
+        ({"RateLimit": "limit=abc, remaining=1, reset=1"}, None),
+        ({"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "x", "X-RateLimit-Reset": "1"}, None),
+    ],
+)
+def test_the_rate_window_is_read_from_either_kind_of_header(headers, window):
+    assert rate_window(headers, now=NOW) == window
+
+
+def connection(provider: str = "getraze", **fields) -> Connection:
+    made = Connection(name=f"{provider} pace", provider=provider, base_url="http://x/", **fields)
+    made.api_key = SANDBOX_KEY
+    made.save()
+    return made
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_new_connection_starts_at_its_providers_documented_rate(adapter):
+    made = connection(adapter.provider)
+    assert made.rate_limit is None
+    assert connection_pace(made) == Pace(adapter.documented_rate, "documented")
+    assert adapter.label in connection_pace(made).describe(adapter.label)
+
+
+@pytest.mark.django_db
+def test_a_learned_pace_holds_until_its_window_resets_and_a_ceiling_caps_it():
+    made = connection("close", concurrency=2)
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        rate_learn(connection=made, window=RateWindow(limit=100, remaining=52, reset=5.0))
+        made.refresh_from_db()
+        assert connection_pace(made) == Pace(10.0, "learned")  # (52 - 2 in flight) / 5 s
+        assert "learned from Close" in connection_pace(made).describe("Close")
+
+        made.rate_limit = 4.0
+        assert connection_pace(made) == Pace(4.0, "ceiling")
+        made.rate_limit = 0
+        assert connection_pace(made) == Pace(None, "off")
+
+        made.rate_limit = None
+        clock.shift(6)  # the window has reset: what it said no longer holds
+        assert connection_pace(made) == Pace(20.0, "documented")
+
+
+@pytest.mark.django_db
+def test_a_pace_that_barely_moves_is_not_written_again(django_assert_num_queries):
+    made = connection("close")
+    rate_learn(connection=made, window=RateWindow(limit=100, remaining=51, reset=5.0))
+    with django_assert_num_queries(0):
+        rate_learn(connection=made, window=RateWindow(limit=100, remaining=50, reset=4.9))
+    with django_assert_num_queries(1):
+        rate_learn(connection=made, window=RateWindow(limit=100, remaining=20, reset=4.0))
+
+
+@pytest.mark.django_db
+def test_a_spent_window_holds_the_connection_until_it_resets():
+    made = connection("getraze")
+    before = timezone.now()
+    rate_learn(connection=made, window=RateWindow(limit=1000, remaining=1, reset=120.0))
+    made.refresh_from_db()
+    assert made.next_request_at - before >= datetime.timedelta(seconds=119)
+    assert made.learned_rate is None
+
+
+def test_a_transient_failure_is_retried_within_seconds_then_backs_off(settings):
+    cap = settings.INTEGRATIONS["BACKOFF_CAP"]
+    assert max(retry_delay(attempts=1) for _ in range(50)) <= 2.0
+    assert max(retry_delay(attempts=2) for _ in range(50)) <= 4.0
+    assert min(retry_delay(attempts=30) for _ in range(50)) >= cap / 2
+
+
+@pytest.mark.django_db
+def test_a_connection_with_defaults_follows_the_providers_headers_without_a_429(sandbox_server):
+    """Close's sandbox allows 12 requests per 2-second window and says so on every answer:
+    the connection, left at its defaults (Close documents 20 a second), slows to the window."""
+    box = provider_sandbox(sandbox_server, "close")
+    box.faults(rate_limit=12, rate_window=2)
+    made = Connection(name="close", provider="close", base_url=box.base_url, auto_push=True)
+    made.api_key = SANDBOX_KEY
+    made.save()
+    contacts = [
+        contact_upsert(data={"first_name": f"P{n}", "email": f"p{n}@example.com"}) for n in range(8)
+    ]
+
+    for contact in contacts:
+        link = RemoteLink.objects.get(contact=contact, connection=made)
+        result = link_push(link_id=link.pk)
+        while result == Result.THROTTLED:  # re-queued for its turn: pushed again by hand
+            result = link_push(link_id=link.pk)
+        assert result == Result.SYNCED
+
+    assert not PushAttempt.objects.filter(http_status=429).exists()
+    made.refresh_from_db()
+    assert connection_pace(made).source == "learned"
+    assert len(box.requests()) >= 16  # a lookup and a create each, at least: 2 windows' worth
