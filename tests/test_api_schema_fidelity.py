@@ -403,3 +403,17 @@ def test_a_blank_of_spaces_within_the_limit_is_still_no_value(api):
 
     assert response.status_code == 201
     assert (response.json()["email"], response.json()["website"]) == ("", "")
+
+
+@pytest.mark.parametrize(("field", "value"), [("city", 5), ("address", 0.0), ("tags", [7])])
+def test_a_number_for_a_text_is_refused(api, field, value):
+    # DRF's CharField took it (`"city": 5` stored "5"); the schema says text.
+    response = api.post(CONTACTS_URL, {"first_name": "Ada", field: value}, format="json")
+
+    attr = f"{field}.0" if field == "tags" else field
+    assert error_codes(response) == {attr: ["invalid"]}
+
+
+@pytest.mark.parametrize("name", ["ContactRequest", "Contact", "ContactBatchItemRequest"])
+def test_the_phone_numbers_bound_is_stated(schema, name):
+    assert component(schema, name)["properties"]["phone_numbers"]["maxItems"] == 20

@@ -82,7 +82,8 @@ class RejectUnknownFieldsMixin:
 # numbering plans, which the schema cannot state.
 @extend_schema_field({"type": "string", "minLength": 1})
 class RawLengthCharField(serializers.CharField):
-    """`max_length` counts the characters sent, as the schema's maxLength does. DRF trims
+    """Text only, and `max_length` counts the characters sent, as the schema's type and
+    maxLength say. DRF also takes numbers, and trims
     first and takes a value of spaces, however long, for "" (and 152 characters with two
     spaces around them for 150): the schema's limit is the one applied."""
 
@@ -91,8 +92,14 @@ class RawLengthCharField(serializers.CharField):
             self.fail("max_length", max_length=self.max_length)
         return super().run_validation(data)
 
+    def to_internal_value(self, data):
+        # Text only, as the schema says: DRF also takes a number (`"city": 5` stored "5").
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
-class PhoneNumberField(serializers.CharField):
+
+class PhoneNumberField(RawLengthCharField):
     """Any format in, E.164 out. Parsing is the service's job, so its codes are the API's."""
 
     def to_representation(self, value) -> str:
