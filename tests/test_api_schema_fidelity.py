@@ -390,18 +390,20 @@ def test_no_component_is_left_unused(schema):
 
 
 @pytest.mark.parametrize("field", ["last_name", "email", "website", "description"])
-def test_a_text_longer_than_its_max_length_is_refused_even_when_spaces_pad_it(schema, api, field):
+def test_a_text_longer_than_its_max_length_is_refused_even_when_spaces_pad_it(
+    schema, api_client, field
+):
     properties = component(schema, "ContactRequest")["properties"][field]
     limit = max(branch["maxLength"] for branch in properties.get("oneOf", [properties]))
     # Only spaces past the limit (DRF took them for "" once trimmed), then a value with spaces
     # around it (trimmed to the limit, it was stored).
     for value in [" " * (limit + 1), f" {'a' * (limit - 1)}  "]:
-        response = api.post(CONTACTS_URL, {"first_name": "Ada", field: value}, format="json")
+        response = api_client.post(CONTACTS_URL, {"first_name": "Ada", field: value}, format="json")
         assert error_codes(response) == {field: ["max_length"]}, value[:20]
 
 
-def test_a_blank_of_spaces_within_the_limit_is_still_no_value(api):
-    response = api.post(
+def test_a_blank_of_spaces_within_the_limit_is_still_no_value(api_client):
+    response = api_client.post(
         CONTACTS_URL, {"first_name": "Ada", "email": "   ", "website": " "}, format="json"
     )
 
@@ -410,9 +412,9 @@ def test_a_blank_of_spaces_within_the_limit_is_still_no_value(api):
 
 
 @pytest.mark.parametrize(("field", "value"), [("city", 5), ("address", 0.0), ("tags", [7])])
-def test_a_number_for_a_text_is_refused(api, field, value):
+def test_a_number_for_a_text_is_refused(api_client, field, value):
     # DRF's CharField took it (`"city": 5` stored "5"); the schema says text.
-    response = api.post(CONTACTS_URL, {"first_name": "Ada", field: value}, format="json")
+    response = api_client.post(CONTACTS_URL, {"first_name": "Ada", field: value}, format="json")
 
     attr = f"{field}.0" if field == "tags" else field
     assert error_codes(response) == {attr: ["invalid"]}
