@@ -11,7 +11,8 @@ it resets. A rate set by staff is a ceiling; 0 turns our pacing off.
 import datetime
 from typing import NamedTuple
 
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
 from .models import Connection
@@ -73,7 +74,19 @@ def rate_learn(*, connection: Connection, window: RateWindow) -> None:
     fresh = connection.learned_rate_until and connection.learned_rate_until > now
     if fresh and known and abs(rate - known) <= REWRITE_SHARE * known:
         return
-    Connection.objects.filter(pk=connection.pk).update(
-        learned_rate=rate, learned_rate_until=now + reset
-    )
+    updates = {"learned_rate": rate, "learned_rate_until": now + reset}
+    if rate > connection_pace(connection).rate:
+        # Requests booked ahead at the slower pace give way: the schedule starts again now.
+        updates["next_request_at"] = Least(Coalesce("next_request_at", Value(now)), Value(now))
+    Connection.objects.filter(pk=connection.pk).update(**updates)
     connection.learned_rate, connection.learned_rate_until = rate, now + reset
+
+
+def pace_unlearned(connection: Connection) -> bool:
+    """Whether the connection's provider advertises its rate window but has not been heard
+    from yet: its documented rate is only a first guess, and the first answers will say."""
+    return (
+        connection.learned_rate is None
+        and connection.rate_limit != 0
+        and adapter_class(connection.provider).advertises_rate
+    )

@@ -15,7 +15,7 @@ from django.db.models import Q, Subquery
 from django.utils import timezone
 
 from .models import Connection, ConnectionSlot, RemoteLink
-from .pace import connection_pace
+from .pace import connection_pace, pace_unlearned
 
 
 class Throttled(Exception):
@@ -168,6 +168,7 @@ def rate_pause(*, connection: Connection, seconds: float) -> datetime.datetime:
 # large backlog is not free, every push re-queued while a Retry-After holds the connection
 # needs the spread, and the backlog barely moves in that time.
 SPREAD_REUSE_SECONDS = 10.0
+UNLEARNED_SPREAD = 60.0  # seconds, at most, while the provider's own pace is not known yet
 _spreads: dict[int, tuple[float, float]] = {}  # connection id: (when counted, spread)
 
 
@@ -184,7 +185,10 @@ def backlog_spread(*, connection: Connection) -> float:
         return counted[1]
     pending = RemoteLink.objects.filter(connection=connection, state="pending").count()
     per_second = connection_pace(connection).rate or max(1, connection.concurrency) * 2.0
-    spread = min(6 * 3600.0, pending / per_second)
+    # Before a provider that advertises its window has answered, its documented rate is a
+    # guess: pushes re-queued meanwhile come back soon, to go at the pace it then says.
+    longest = UNLEARNED_SPREAD if pace_unlearned(connection) else 6 * 3600.0
+    spread = min(longest, pending / per_second)
     _spreads[connection.pk] = (now, spread)
     return spread
 

@@ -7,12 +7,14 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from crm.models import Contact
 from crm.services import contact_upsert
 from integrations.models import Connection, PushAttempt, RemoteLink
 from integrations.pace import Pace, connection_pace, rate_learn
 from integrations.providers import ADAPTERS
 from integrations.providers.base_rate import RateWindow, rate_window
 from integrations.push import Result, link_push, retry_delay
+from integrations.throttle import UNLEARNED_SPREAD, backlog_spread, backlog_spreads_forget
 from tests.integrations_helpers import SANDBOX_KEY
 from tests.integrations_providers import provider_sandbox
 
@@ -140,3 +142,31 @@ def test_a_connection_with_defaults_follows_the_providers_headers_without_a_429(
     made.refresh_from_db()
     assert connection_pace(made).source == "learned"
     assert len(box.requests()) >= 16  # a lookup and a create each, at least: 2 windows' worth
+
+
+@pytest.mark.django_db
+def test_a_faster_pace_learned_pulls_back_what_the_slower_one_booked():
+    made = connection("getraze")
+    Connection.objects.filter(pk=made.pk).update(
+        next_request_at=timezone.now() + datetime.timedelta(seconds=100)
+    )
+    made.refresh_from_db()
+    rate_learn(connection=made, window=RateWindow(limit=6000, remaining=5990, reset=100.0))
+    made.refresh_from_db()
+    assert made.next_request_at <= timezone.now()
+    assert connection_pace(made) == Pace(59.88, "learned")
+
+
+@pytest.mark.django_db
+def test_until_an_advertising_provider_answers_throttled_pushes_come_back_within_a_minute():
+    getraze, klen = connection("getraze"), connection("klen")
+    contacts = Contact.objects.bulk_create(Contact(first_name=f"C{n}") for n in range(100))
+    for made in (getraze, klen):
+        RemoteLink.objects.bulk_create(RemoteLink(contact=c, connection=made) for c in contacts)
+    backlog_spreads_forget()
+    assert backlog_spread(connection=getraze) == UNLEARNED_SPREAD  # 100 / 0.28 a second: 360 s
+    assert backlog_spread(connection=klen) == 100.0  # Klen says nothing more: 1 a second
+
+    rate_learn(connection=getraze, window=RateWindow(limit=1000, remaining=1000, reset=3600.0))
+    backlog_spreads_forget()
+    assert backlog_spread(connection=getraze) > UNLEARNED_SPREAD  # now the provider's word

@@ -70,6 +70,8 @@ class Adapter(HttpClient):
     # Requests a second the provider documents for one key: a connection paces itself at this
     # until the provider's own answers say more (throttle.connection_pace).
     documented_rate: ClassVar[float]
+    # Whether its answers carry their rate window (RateLimit or X-RateLimit-* headers).
+    advertises_rate: ClassVar[bool] = False
     option_fields: ClassVar[tuple[OptionField, ...]] = ()
     # "Test connection" in the admin: one harmless authenticated read. Most providers list
     # contacts at this path; a provider with a cheaper or different read overrides these.

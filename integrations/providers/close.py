@@ -17,7 +17,7 @@ PHONE_TYPES = {"mobile": "mobile", "work": "office", "home": "home", "fax": "fax
 class CloseAdapter(Adapter):
     provider, label = "close", "Close"
     default_base_url = "https://api.close.com/api/v1"
-    documented_rate = 20.0  # the docs' example; RateLimit says more
+    documented_rate, advertises_rate = 20.0, True  # the docs' example; RateLimit says more
     auth_scheme = BasicKeyAsUser()
     option_fields = (
         OptionField("lead_strategy", "new (the default), by_company or fixed."),

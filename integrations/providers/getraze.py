@@ -14,7 +14,7 @@ from .base_http import KeyHeader
 class GetRazeAdapter(Adapter):
     provider, label = "getraze", "GetRaze"
     default_base_url = "https://app.getraze.com/external/v1"
-    documented_rate = 1000 / 3600  # 1,000 an hour a key
+    documented_rate, advertises_rate = 1000 / 3600, True  # 1,000 an hour a key; headers say
     auth_scheme = KeyHeader("X-API-Key")
     option_fields = (OptionField("source", "Sent as every contact's source instead of ours."),)
     delete_path = "/contacts/{}"  # needs the key's contacts:delete permission
