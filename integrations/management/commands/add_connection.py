@@ -89,7 +89,8 @@ class Command(BaseCommand):
                 name=name,
                 provider=provider,
                 api_key=api_key,
-                base_url=base_url,
+                # An update without --base-url keeps the URL (a webhook's has no default).
+                base_url=base_url or (None if exists else ""),
                 options=dict(parse_option(o) for o in options["option"]),
                 **fields,
             )
