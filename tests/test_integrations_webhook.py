@@ -12,10 +12,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 
 from crm.deletion import contact_delete
 from crm.services import contact_upsert
-from integrations.connections import connection_upsert
+from integrations.admin.display import connection_status
+from integrations.connections import connection_check, connection_upsert
 from integrations.models import Connection, PushAttempt, RemoteLink
 from tests.api_helpers import detail_url
 from tests.integrations_helpers import drain, settle
@@ -48,7 +50,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802  (the standard library's name)
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.deliveries.append((dict(self.headers), body, self.path))
                 status = receiver.answers.pop(0) if receiver.answers else 204
@@ -192,3 +194,51 @@ def test_add_connection_sets_up_a_webhook_and_refuses_a_bad_url_or_secret(db, ca
             api_key="not-a-secret",
         )
     assert list(Connection.objects.values_list("name", flat=True)) == ["listener"]
+
+
+def test_a_404_pauses_the_connection_rather_than_delivering_contact_created_again(
+    receiver, hook, time_machine
+):
+    contact = contact_upsert(data={"first_name": "Edsger"})
+    settle(hook, time_machine)
+    receiver.answers = [404]
+    contact_upsert(contact=contact, data={"first_name": "Edsger", "title": "Prof"})
+    drain()
+    hook.refresh_from_db()
+    assert hook.is_paused and "404" in hook.paused_reason
+    assert receiver.events() == ["contact.created", "contact.updated"]
+
+
+def test_test_connection_sends_a_signed_webhook_test(receiver, hook):
+    ok, _ = connection_check(connection=hook)
+    assert ok
+    [(headers, body, _)] = receiver.deliveries
+    assert verify(SECRET, headers, body)["type"] == "webhook.test"
+
+
+def test_staff_cannot_save_a_webhook_without_an_https_url_or_a_whsec_secret(
+    staff_client, receiver, hook
+):
+    url = reverse("admin:integrations_connection_change", args=[hook.pk])
+    page = staff_client.get(url)
+    assert "A contact.deleted delivery for every deleted contact" in page.content.decode()
+    form = page.context["adminform"].form
+    data = {key: value for key, value in form.initial.items() if value is not None}
+    data.update(options="{}", api_key="", base_url="http://example.com/hook")
+    response = staff_client.post(url, data)
+    assert "HTTPS URL" in str(response.context["adminform"].form.errors)
+    data.update(base_url="https://example.com/hook", api_key="plain-key")
+    response = staff_client.post(url, data)
+    assert "whsec_" in str(response.context["adminform"].form.errors)
+    data.update(api_key="")
+    assert staff_client.post(url, data).status_code == 302
+    hook.refresh_from_db()
+    assert hook.base_url == "https://example.com/hook"
+
+
+def test_the_status_of_a_connection_disabled_by_a_410_says_why(receiver, hook):
+    receiver.answers = [410]
+    contact_upsert(data={"first_name": "Barbara"})
+    drain()
+    hook.refresh_from_db()
+    assert "410 Gone" in connection_status(hook)

@@ -224,6 +224,11 @@ def delete_reach(provider: str) -> str:
     if not provider:
         return "Depends on the provider: saved connections say exactly."
     adapter = adapter_class(provider)
+    if adapter.notifies_deletes:
+        return (
+            "A contact.deleted delivery for every deleted contact the receiver was told of, "
+            "whatever this rule says: a notification, not a removal."
+        )
     if adapter.delete_path is None:
         return (
             f"{adapter.label} documents no delete endpoint: its records stay there, and the "

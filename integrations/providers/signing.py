@@ -6,7 +6,7 @@ import binascii
 import hashlib
 import hmac
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105  (the prefix a secret starts with, not one)
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
