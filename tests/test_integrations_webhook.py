@@ -249,3 +249,25 @@ def test_the_status_of_a_connection_disabled_by_a_410_says_why(receiver, hook):
     drain()
     hook.refresh_from_db()
     assert "410 Gone" in connection_status(hook)
+
+
+def test_a_bulk_push_to_an_audience_delivers_each_contact_in_it_once(receiver, time_machine):
+    connection, _ = connection_upsert(
+        name="vip-listener",
+        provider="webhook",
+        api_key=SECRET,
+        base_url=receiver.url,
+        auto_push=False,
+        rate_limit=0,
+        audience="tag=vip",
+    )
+    vips = [contact_upsert(data={"first_name": f"V{n}"}, tags=["vip"]) for n in range(3)]
+    contact_upsert(data={"first_name": "Other"})
+    call_command("push_contacts", "--all", connection=["vip-listener"], stdout=None)
+    settle(connection, time_machine)
+    call_command("push_contacts", "--all", connection=["vip-listener"], stdout=None)
+    settle(connection, time_machine)  # nothing changed: nothing sent again
+
+    delivered = sorted(json.loads(body)["data"]["id"] for _, body, _ in receiver.deliveries)
+    assert delivered == sorted(contact.pk for contact in vips)
+    assert set(receiver.events()) == {"contact.created"}
