@@ -55,7 +55,7 @@ def connection_upsert(
         raise ValueError("A new connection needs an API key.")
     problem = adapter_class(provider).settings_problem(
         base_url=connection.base_url or default_base_url(provider),
-        api_key=api_key if api_key is not None else connection.api_key,
+        api_key=api_key if api_key is not None else _stored_key(connection),
     )
     if problem:
         raise ValueError(problem)
@@ -77,6 +77,13 @@ def connection_pause(*, connection: Connection, reason: str) -> None:
     )
     if paused:
         logger.warning("Connection %s paused: %s", connection.name, reason)
+
+
+def _stored_key(connection: Connection) -> str:
+    try:
+        return connection.api_key
+    except SecretUnreadable:
+        return ""  # unreadable since the encryption key changed: to be entered again
 
 
 def connection_disable(*, connection: Connection, reason: str) -> None:

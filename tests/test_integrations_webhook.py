@@ -271,3 +271,16 @@ def test_a_bulk_push_to_an_audience_delivers_each_contact_in_it_once(receiver, t
     delivered = sorted(json.loads(body)["data"]["id"] for _, body, _ in receiver.deliveries)
     assert delivered == sorted(contact.pk for contact in vips)
     assert set(receiver.events()) == {"contact.created"}
+
+
+def test_the_payload_preview_shows_the_signed_delivery_and_sends_nothing(
+    staff_client, receiver, hook
+):
+    hook.auto_push = False
+    hook.save()
+    contact = contact_upsert(data={"first_name": "Katherine", "email": "kj@example.com"})
+    url = reverse("admin:crm_contact_preview_payload", args=[contact.pk])
+    html = staff_client.get(url).content.decode()
+    assert "contact.created" in html and "kj@example.com" in html
+    assert "webhook-signature" in html and SECRET not in html
+    assert receiver.deliveries == []
