@@ -60,6 +60,9 @@ class WebhookAdapter(Adapter):
         data.pop("remote_links", None)
         return data
 
+    def skip_reason(self, payload: dict) -> str | None:
+        return None if payload.get("id") else "The contact was deleted meanwhile."
+
     def create(self, payload: dict, *, context=None) -> str:
         self.deliver("create", "contact.created", payload)
         return str(payload["id"])
