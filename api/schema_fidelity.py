@@ -19,7 +19,11 @@ from typing import Any
 from apikeys.idempotency import HEADER as IDEMPOTENCY_KEY
 from apikeys.idempotency import MAX_LENGTH as IDEMPOTENCY_KEY_MAX_LENGTH
 
+from .contacts.serializers import MAX_PHONE_NUMBERS
+
 COMPONENTS = "#/components/schemas/"
+# {property: its most items}, for lists of nested objects.
+LIST_BOUNDS = {"phone_numbers": MAX_PHONE_NUMBERS}
 REF = re.compile(r'"#/components/schemas/([^"]+)"')
 
 # Response fields that an answer may leave out: {component: {field: when it is there}}.
@@ -85,6 +89,17 @@ def _objects(schema: Any) -> Iterator[dict]:
     elif isinstance(schema, list):
         for value in schema:
             yield from _objects(value)
+
+
+def request_lists_bounded(result, generator, request, public):
+    """A nested list's bound, which a `many=True` serializer does not carry into the schema."""
+    schemas = result.get("components", {}).get("schemas", {})
+    for schema in schemas.values():
+        for name, max_items in LIST_BOUNDS.items():
+            prop = (schema.get("properties") or {}).get(name)
+            if isinstance(prop, dict) and prop.get("type") == "array":
+                prop.setdefault("maxItems", max_items)
+    return result
 
 
 def request_bodies_refuse_unknown_keys(result, generator, request, public):

@@ -13,10 +13,10 @@ from rest_framework.filters import OrderingFilter
 from .query_params import known_parameters
 
 
-def _not_blank_pattern() -> str:
-    r"""A character Python's str.strip() keeps, as a JSON Schema (ECMA-262) pattern: a value
-    without one is blank to the API. ECMA's `\S` would differ on a few (U+001C to U+001F,
-    U+0085 and U+FEFF), hence the characters listed."""
+def _python_spaces() -> str:
+    r"""The characters Python's str.strip() removes, as the inside of a JSON Schema (ECMA-262)
+    character class. ECMA's `\s` differs on a few (U+001C to U+001F, U+0085 and U+FEFF), hence
+    the characters listed."""
     spaces = [code for code in range(0x110000) if chr(code).isspace()]
     ranges, start = [], spaces[0]
     for previous, code in zip(spaces, [*spaces[1:], None], strict=True):
@@ -26,12 +26,14 @@ def _not_blank_pattern() -> str:
     parts = (
         f"\\u{low:04x}" if low == high else f"\\u{low:04x}-\\u{high:04x}" for low, high in ranges
     )
-    return f"[^{''.join(parts)}]"
+    return "".join(parts)
 
 
+# A space as the API sees it (its values are trimmed with str.strip()).
+SPACE = f"[{_python_spaces()}]"
 # A string that holds something besides spaces: api.query_params refuses the others (`blank`),
 # and the contact's service a blank first name (`required`).
-NOT_BLANK = _not_blank_pattern()
+NOT_BLANK = f"[^{_python_spaces()}]"
 # Any character but those (in a URL's path, which Django's URLValidator reads with `\S`).
 NOT_SPACE = NOT_BLANK
 

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import (
@@ -19,12 +20,23 @@ redoc = SpectacularRedocView.as_view(
     url_name="api-schema", template_name="drf_spectacular/redoc_offline.html"
 )
 
+
+class FaviconView(RedirectView):
+    """/favicon.ico, which browsers ask for on every page (a JSON one too): the site's icon."""
+
+    permanent = False
+
+    def get_redirect_url(self, *args, **kwargs):
+        return static("crm/favicon.svg")
+
+
 admin.site.site_header = "Relay CRM"
 admin.site.site_title = "Relay CRM"
 admin.site.index_title = "Contacts and provider sync"
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("favicon.ico", FaviconView.as_view()),
     path("admin/", admin.site.urls),
     # REST API (api/, apikeys): see docs/api.md. Its routes answer with or without the
     # trailing slash (api/routes.py).

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from django_countries.filters import CountryFilter
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, XLSX
+from import_export.forms import SelectableFieldsExportForm
 
 from .admin_delete import contacts_delete_selected
 from .deletion import contact_delete, contacts_delete
@@ -61,6 +62,24 @@ class PhoneNumberInline(admin.TabularInline):
     verbose_name = "phone number"
 
 
+class ContactExportForm(SelectableFieldsExportForm):
+    """The export form without the library's empty "---" format: CSV is chosen already."""
+
+    def __init__(self, formats, resources, **kwargs):
+        super().__init__(formats, resources, **kwargs)
+        field = self.fields["format"]
+        field.choices = [(value, label) for value, label in field.choices if value != ""]
+        field.initial = field.choices[0][0]
+        # Each field's checkbox by its name, not its column's ("LinkedIn URL", not
+        # "Linkedin Url"; a custom field's label, not "Cf Deal Size").
+        for resource_class in resources:
+            resource = resource_class()
+            for column in resource.get_export_order():
+                name = self.create_boolean_field_name(resource_class, column)
+                if name in self.fields:
+                    self.fields[name].label = resource.column_label(column)
+
+
 class PrimaryKeyFirstPaginator(Paginator):
     """Finds a page's rows by primary key first, then reads them.
 
@@ -87,6 +106,8 @@ class ContactAdmin(ImportExportModelAdmin):
     resource_classes = [ContactResource]
     formats = [CSV, XLSX]
     import_template_name = "admin/crm/contact/import.html"
+    export_template_name = "admin/crm/contact/export.html"
+    export_form_class = ContactExportForm
     inlines = [PhoneNumberInline]
     list_display = (
         "full_name",
@@ -95,8 +116,6 @@ class ContactAdmin(ImportExportModelAdmin):
         "primary_phone",
         "tag_names",
         "stage",
-        "status",
-        "updated_at",
     )
     list_display_links = ("full_name",)
     actions = ["delete_selected"]  # ours, in place of Django's (below)
@@ -287,7 +306,7 @@ class ContactAdmin(ImportExportModelAdmin):
     def full_name(self, obj):
         return obj.full_name
 
-    @admin.display(description="Primary phone")
+    @admin.display(description="Phone")
     def primary_phone(self, obj):
         number = obj.list_primary_phone
         return format_phone(number) if number else ""

@@ -223,5 +223,10 @@ def errors_by_column(exc: ValidationError) -> dict[str, list[str]]:
                 column = "phones"
             else:
                 column = field
-            columns.setdefault(column, []).extend(ValidationError(error).messages)
+            messages = ValidationError(error).messages
+            # Say which value is wrong ("“jane@” …"), as the phone errors do.
+            value = (error.params or {}).get("value")
+            if isinstance(value, str) and value:
+                messages = [m if value in m else f"“{value}”: {m}" for m in messages]
+            columns.setdefault(column, []).extend(messages)
     return columns

@@ -17,6 +17,7 @@ round-trips unchanged. The import runs through django-import-export's own row lo
 
 from typing import Any
 
+from django.utils.text import capfirst
 from import_export import resources
 from import_export.fields import Field
 
@@ -69,12 +70,27 @@ class ContactResource(resources.ModelResource):
         self.plan_only = plan_only
         self.plan: ImportPlan | None = None
         self.row_plan: RowPlan | None = None
+        self.row_blank = False
+        self.blank_rows = 0
         self.definitions = {field.key: field for field in CustomField.objects.all()}
         for key in self.definitions:
             column = CUSTOM_FIELD_COLUMN_PREFIX + key
             self.fields[column] = Field(
                 column_name=column, dehydrate_method=self.custom_dehydrator(key)
             )
+
+    def column_label(self, column: str) -> str:
+        """A column as people read it: "LinkedIn URL", "Deal size", "Phone numbers"."""
+        if column.startswith(CUSTOM_FIELD_COLUMN_PREFIX):
+            definition = self.definitions.get(column.removeprefix(CUSTOM_FIELD_COLUMN_PREFIX))
+            if definition is not None:
+                return definition.label
+        if column == "phones":
+            return "Phone numbers"
+        try:
+            return str(capfirst(Contact._meta.get_field(column).verbose_name))
+        except LookupError:
+            return column
 
     @staticmethod
     def custom_dehydrator(key):
@@ -140,7 +156,11 @@ class ContactResource(resources.ModelResource):
 
     def before_import_row(self, row, **kwargs):
         self.row_plan = None
-        self.plan.email_check(row, line=line_number(kwargs["row_number"]))
+        # A blank row (every cell empty, as spreadsheets leave between rows) is left out: it
+        # is neither a contact nor an error, and counts in no total (after_import_row).
+        self.row_blank = not any(cell_text(value) for value in row.values())
+        if not self.row_blank:
+            self.plan.email_check(row, line=line_number(kwargs["row_number"]))
 
     def get_instance(self, instance_loader, row):
         return self.plan.contact_find(row)
@@ -148,6 +168,9 @@ class ContactResource(resources.ModelResource):
     def import_instance(self, instance, row, **kwargs):
         # Applied by contact_upsert's rules, raising ValidationError by column; for an
         # unchanged contact nothing is applied (skip_row).
+        if self.row_blank:
+            self.row_plan = RowPlan(None, None)
+            return
         self.row_plan = self.plan.row_plan(row, instance, new=instance.pk is None)
 
     def skip_row(self, instance, original, row, import_validation_errors=None):
@@ -158,6 +181,9 @@ class ContactResource(resources.ModelResource):
 
     def after_import_row(self, row, row_result, **kwargs):
         row_result.line = line_number(kwargs["row_number"])
+        if self.row_blank:
+            self.blank_rows += 1
+            row_result.import_type = None  # neither new, updated, unchanged nor invalid
         row_result.write = self.row_plan.write
         if self.row_plan.diff is not None:
             row_result.diff = self.row_plan.diff
@@ -166,6 +192,9 @@ class ContactResource(resources.ModelResource):
         # Not ModelResource's: it resets the id sequence after rows inserted with their ids,
         # and the database gives these rows theirs.
         result.duplicates = list(self.plan.duplicate_lines) if self.plan else []
+        result.total_rows -= self.blank_rows
+        # The preview's column headings, as people read them.
+        result.diff_labels = [self.column_label(column) for column in result.diff_headers]
         if (
             self.plan_only
             or kwargs.get("dry_run")

@@ -98,7 +98,8 @@ class Connection(models.Model):
             "is still waited out). Counted across all workers."
         ),
     )
-    # The pace the provider's last rate headers allow (requests a second), until its window ends.
+    # The pace the provider's last rate headers allowed (requests a second), and the end of
+    # the window they described.
     learned_rate = models.FloatField(null=True, blank=True, editable=False)
     learned_rate_until = models.DateTimeField(null=True, blank=True, editable=False)
     paused_at = models.DateTimeField(null=True, blank=True, editable=False)

@@ -38,13 +38,14 @@ class Pace(NamedTuple):
         return f"{self.rate:.3g} requests a second: {where}."
 
 
-def connection_pace(connection: Connection, *, now: datetime.datetime | None = None) -> Pace:
+def connection_pace(connection: Connection) -> Pace:
     """The pace in force, from the connection as loaded (no query)."""
     if connection.rate_limit == 0:
         return Pace(None, "off")
-    now = now or timezone.now()
-    learned_until = connection.learned_rate_until
-    if connection.learned_rate and learned_until and learned_until > now:
+    # Past the window it was read in, a learned pace still holds: the next answer (the first
+    # request of the new window) corrects it, where falling back to the documented rate
+    # would stall a fast connection at every window's end.
+    if connection.learned_rate:
         pace = Pace(connection.learned_rate, "learned")
     else:
         pace = Pace(adapter_class(connection.provider).documented_rate, "documented")

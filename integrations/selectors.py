@@ -13,18 +13,25 @@ STATES = [state for state, _label in RemoteLink.State.choices]
 
 
 def link_state_counts() -> list[dict]:
-    """Per connection: its links counted by state. Connections with failures come first (most
-    failures first), then paused ones, then by name. One query for the counts."""
+    """Per connection: its links counted by state, and the contacts it has no link for yet
+    ("none": never pushed there). Connections with failures come first (most failures first),
+    then paused ones, then by name. One query for the link counts, one for the contacts."""
     counts: dict[int, dict[str, int]] = {}
+    linked: dict[int, int] = {}
     rows = RemoteLink.objects.order_by().values_list("connection_id", "state")
-    for connection_id, state, number in rows.annotate(number=Count("id")):
+    for connection_id, state, number, with_contact in rows.annotate(
+        number=Count("id"), with_contact=Count("contact_id")
+    ):
         counts.setdefault(connection_id, {})[state] = number
+        linked[connection_id] = linked.get(connection_id, 0) + with_contact
     summary = []
-    for connection in Connection.objects.all():
+    connections = list(Connection.objects.all())
+    contact_total = Contact.objects.count() if connections else 0
+    for connection in connections:
         by_state = {state: counts.get(connection.pk, {}).get(state, 0) for state in STATES}
-        summary.append(
-            {"connection": connection, "counts": by_state, "total": sum(by_state.values())}
-        )
+        total = sum(by_state.values())  # the links
+        by_state["none"] = max(contact_total - linked.get(connection.pk, 0), 0)
+        summary.append({"connection": connection, "counts": by_state, "total": total})
     summary.sort(
         key=lambda row: (
             -row["counts"]["failed"],

@@ -85,6 +85,9 @@ def test_the_admin_index_counts_links_per_connection_failures_first(
     assert f'href="{CONTACTS}?sync={getraze_connection.pk}:pending">1</a>' in panel
     listed = staff_client.get(CONTACTS, {"sync": f"{getraze_connection.pk}:failed"}).context["cl"]
     assert list(listed.result_list) == [bad]
+    # Contacts never pushed to a connection are counted too, and listed from there.
+    assert f'href="{CONTACTS}?sync={quiet.pk}:none">2</a>' in panel
+    assert f'href="{CONTACTS}?sync={getraze_connection.pk}:none"' not in panel
 
 
 def test_a_paused_connection_page_shows_why_and_test_connection_reports_the_answer(

@@ -8,116 +8,21 @@ database can't be shared with a subprocess). A failing test leaves a screenshot 
 HTML under test-artifacts/.
 """
 
-import os
-import re
-import shutil
-import tempfile
-from pathlib import Path
-
 import pytest
-from django.conf import settings
 
 from crm.models import Contact, CustomField, Tag
 from crm.services import contact_upsert
-from integrations.models import Connection, RemoteLink
-from tests.integrations_helpers import SANDBOX_KEY, drain
+from integrations.models import RemoteLink
+from tests import browser_helpers as browser
+from tests.browser_helpers import log_in, make_connection
+from tests.integrations_helpers import drain
 
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-# Headless and offline: no GPU, no QUIC, none of Chrome's own background network traffic.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
-PASSWORD = "browser-test-pw"
-TIMEOUT_MS = 10_000
-
-
-@pytest.fixture(scope="module")
-def browser_context():
-    if not Path(CHROMIUM).exists():
-        reason = f"Chromium not found at {CHROMIUM}: install Debian's `chromium` package."
-        if os.environ.get("CI"):
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread, which makes Django refuse ORM
-    # calls from the test ("async context"); the test code itself is synchronous.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    profile = tempfile.mkdtemp(prefix="relay-chromium-")
-    playwright = sync_playwright().start()
-    try:
-        context = playwright.chromium.launch_persistent_context(
-            profile,
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 900},
-        )
-        context.set_default_timeout(TIMEOUT_MS)
-        yield context
-        context.close()
-    finally:
-        playwright.stop()
-        shutil.rmtree(profile, ignore_errors=True)
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture
-def page(browser_context, request):
-    browser_context.clear_cookies()
-    page = browser_context.new_page()
-    failed_before = request.session.testsfailed
-    yield page
-    # The call phase's failure is counted before teardown runs.
-    if request.session.testsfailed > failed_before:
-        ARTIFACTS.mkdir(exist_ok=True)
-        name = re.sub(r"[^\w.-]+", "_", request.node.name)
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-        (ARTIFACTS / f"{name}.html").write_text(page.content())
-    page.close()
-
-
-@pytest.fixture
-def staff(live_server, django_user_model):
-    return django_user_model.objects.create_superuser("staff", "staff@example.com", PASSWORD)
+browser_context, page, staff = browser.browser_context, browser.page, browser.staff
 
 
 @pytest.fixture
 def getraze(live_server, sandbox):
     return make_connection("GetRaze sandbox", sandbox)
-
-
-def make_connection(name, sandbox, **fields):
-    connection = Connection(
-        name=name,
-        provider="getraze",
-        base_url=sandbox.base_url,
-        rate_limit=0,
-        **fields,
-    )
-    connection.api_key = SANDBOX_KEY
-    connection.save()
-    return connection
-
-
-def log_in(page, live_server):
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", "staff")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_selector("#sync-dashboard")
 
 
 def badge(page, contact):
@@ -161,7 +66,9 @@ def test_staff_logs_in_adds_a_contact_with_two_phones_tags_and_a_custom_field_an
     drain()
     page.reload()
     assert badge(page, jane).get_attribute("data-state") == "synced"
-    assert badge(page, jane).inner_text() == "GetRaze sandbox: Synced"
+    # Compact: a sign and the connection's first word; its name and state on hover.
+    assert badge(page, jane).inner_text() == "\u2713 GetRaze"
+    assert badge(page, jane).get_attribute("title") == "GetRaze sandbox: Synced"
 
 
 def test_staff_pushes_selected_contacts_to_two_connections_and_watches_the_progress(
@@ -192,6 +99,9 @@ def test_staff_pushes_selected_contacts_to_two_connections_and_watches_the_progr
     page.wait_for_selector("#push-finished:not([hidden])")
     assert page.inner_text("[data-count=done]") == "4"
     assert page.inner_text("[data-count=failed]") == "0"
+    # Finished: no "None so far", no "updates by itself".
+    assert page.inner_text("#push-failures") == "None."
+    assert page.locator("#push-progress .while-running").first.is_hidden()
     assert RemoteLink.objects.filter(state="synced").count() == 4
 
 
@@ -225,6 +135,7 @@ def test_staff_imports_a_small_csv_through_the_preview(page, live_server, staff)
     page.wait_for_selector("#import-done:not([hidden])")
     assert "1 new, 1 updated" in page.inner_text("#import-done")
     assert page.inner_text("[data-count=processed]") == "2"
+    assert page.locator("#import-status .while-running").is_hidden()  # no "updates by itself"
 
     ann = Contact.objects.get(email="ann@example.com")
     assert (ann.first_name, ann.company, ann.phone_numbers.count()) == ("Ann", "Acme", 2)

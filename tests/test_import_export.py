@@ -322,3 +322,47 @@ def test_only_staff_who_may_add_and_change_contacts_can_import(client, django_us
     client.force_login(viewer)
     assert client.get(IMPORT).status_code == 403
     assert client.get(EXPORT).status_code == 200
+
+
+def test_blank_rows_are_left_out_not_reported_as_invalid(fields):
+    text = (
+        HEADER
+        + "Ann,,ann@example.com,,lead,,,,\n,,,,,,,,\n  ,,, ,,,,,\nBob,,bob@example.com,,,,,,\n"
+    )
+    result = run(text, dry_run=True)
+    assert not result.has_validation_errors()
+    assert (result.totals["new"], result.totals["invalid"], result.total_rows) == (2, 0, 2)
+    assert [row.line for row in result.valid_rows()] == [2, 5]  # file lines, blank ones kept
+    run(text, dry_run=False)
+    assert sorted(Contact.objects.values_list("email", flat=True)) == [
+        "ann@example.com",
+        "bob@example.com",
+    ]
+
+
+def test_an_invalid_email_is_reported_with_its_value(fields):
+    result = run(HEADER + "Eve,,not-an-email,,lead,,,,\n", dry_run=True)
+    (row,) = result.invalid_rows
+    assert "not-an-email" in row.error_dict["email"][0]
+
+
+def test_the_import_preview_names_its_columns_as_people_read_them(staff_client, fields):
+    upload = io.BytesIO((HEADER + "Ann,Lee,ann@example.com,Acme,lead,,vip,Retail,3\n").encode())
+    upload.name = "contacts.csv"
+    html = staff_client.post(IMPORT, {"format": "0", "import_file": upload}).content.decode()
+    head = html[html.index('<table class="import-preview">') :]
+    head = head[: head.index("</thead>")]
+    for label in ("Line", "Action", "First name", "Job title", "LinkedIn URL", "Seats"):
+        assert f">{label}</th>" in head, label
+    assert "<th></th>" not in head and ">cf_seats<" not in head
+
+
+def test_the_export_page_labels_fields_by_name_and_starts_at_csv(staff_client, fields):
+    html = staff_client.get(EXPORT).content.decode()
+    for label in ("LinkedIn URL", "ZIP / postal code", "Phone numbers", "Industry", "Seats"):
+        assert f"{label}</label>" in html, label
+    assert "Linkedin Url" not in html and "Cf Industry" not in html
+    formats = html[html.index('name="format"') :]
+    formats = formats[: formats.index("</select>")]
+    assert "---" not in formats and 'value="0" selected' in formats
+    assert "onchange" not in html  # "Select all" is wired by a script file (CSP)

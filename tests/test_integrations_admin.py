@@ -118,6 +118,9 @@ def test_every_integrations_admin_page_renders(staff_client, getraze_connection,
         {"q": "jane", "state__exact": "synced", "connection__id__exact": getraze_connection.pk},
     )
     assert "jane@example.com" in response.content.decode()
+    # The push attempts name the contact and the connection, not the link's ids.
+    attempts = staff_client.get(reverse("admin:integrations_pushattempt_changelist"))
+    assert f"Jane \u2192 {getraze_connection.name}" in attempts.content.decode()
 
 
 def test_the_contact_page_shows_its_links_read_only_with_badges(
@@ -133,6 +136,51 @@ def test_the_contact_page_shows_its_links_read_only_with_badges(
     assert link.remote_id in html
     assert ">Synced</span>" in html
     assert 'name="remote_links-0-remote_id"' not in html  # read-only
+
+
+def test_the_contact_page_shows_a_next_attempt_and_failed_tries_only_where_they_matter(
+    staff_client, getraze_connection, sandbox
+):
+    import re
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    contact = contact_upsert(data={"first_name": "Jane", "email": "jane@example.com"})
+    link_push(link_id=RemoteLink.objects.get(contact=contact).pk)
+    past = timezone.now() - timedelta(days=3)
+    RemoteLink.objects.filter(contact=contact).update(next_attempt_at=past, attempts=0)
+
+    def cells():
+        html = staff_client.get(reverse("admin:crm_contact_change", args=[contact.pk]))
+        html = html.content.decode()
+        found = {}
+        for name in ("next_attempt", "failed_tries"):
+            cell = re.search(rf'<td class="field-{name}">\s*<p>(.*?)</p>', html, re.S)
+            found[name] = cell.group(1).strip()
+        return found
+
+    # Synced: no past "next attempt", no "0" tries.
+    assert cells() == {"next_attempt": "-", "failed_tries": "-"}
+
+    soon = timezone.now() + timedelta(minutes=5)
+    RemoteLink.objects.filter(contact=contact).update(
+        state="pending", next_attempt_at=soon, attempts=2
+    )
+    shown = cells()
+    assert shown["failed_tries"] == "2"
+    assert str(soon.year) in shown["next_attempt"]  # a date, as the admin shows one
+
+    # Failed for good: its tries stay, but nothing is coming.
+    RemoteLink.objects.filter(contact=contact).update(state="failed")
+    assert cells() == {"next_attempt": "-", "failed_tries": "2"}
+
+
+def test_the_contact_page_puts_the_phone_numbers_before_the_record_timestamps(staff_client):
+    contact = contact_upsert(data={"first_name": "Jane", "email": "jane@example.com"})
+    html = staff_client.get(reverse("admin:crm_contact_change", args=[contact.pk]))
+    html = html.content.decode()
+    assert html.index('id="phone_numbers-group"') < html.index(">Record</h2>")
 
 
 def test_the_contact_list_filters_by_sync_state_per_connection(

@@ -69,7 +69,7 @@ def test_a_new_connection_starts_at_its_providers_documented_rate(adapter):
 
 
 @pytest.mark.django_db
-def test_a_learned_pace_holds_until_its_window_resets_and_a_ceiling_caps_it():
+def test_a_learned_pace_holds_until_the_next_answer_and_a_ceiling_caps_it():
     made = connection("close", concurrency=2)
     with time_machine.travel(timezone.now(), tick=False) as clock:
         rate_learn(connection=made, window=RateWindow(limit=100, remaining=52, reset=5.0))
@@ -83,8 +83,10 @@ def test_a_learned_pace_holds_until_its_window_resets_and_a_ceiling_caps_it():
         assert connection_pace(made) == Pace(None, "off")
 
         made.rate_limit = None
-        clock.shift(6)  # the window has reset: what it said no longer holds
-        assert connection_pace(made) == Pace(20.0, "documented")
+        clock.shift(6)  # the window has reset: its pace holds until the next answer
+        assert connection_pace(made) == Pace(10.0, "learned")
+        rate_learn(connection=made, window=RateWindow(limit=100, remaining=99, reset=10.0))
+        assert connection_pace(made) == Pace(9.7, "learned")
 
 
 @pytest.mark.django_db

@@ -134,3 +134,12 @@ def test_postgresql_prepares_a_statement_run_repeatedly():
             ["SELECT count(*) FROM crm_contact WHERE id > $1%"],
         )
         assert cursor.fetchone()[0] == 1
+
+
+def test_the_favicon_is_the_sites_icon_not_a_404(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302
+    assert response["Location"] == "/static/crm/favicon.svg"
+    from django.contrib.staticfiles import finders
+
+    assert finders.find("crm/favicon.svg")

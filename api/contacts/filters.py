@@ -11,6 +11,7 @@ from integrations.filters import ContactFilter, SyncStateFilter
 from integrations.models import RemoteLink
 
 from ..query_params import query_parameters_check
+from ..schema_params import SPACE
 from .countries import country_code_pattern
 
 __all__ = ["ContactFilter", "ContactFilterBackend", "OrderingFilter"]
@@ -38,7 +39,7 @@ extend_schema_field(
         "type": "string",
         "maxLength": 150,
         # The state last, after the start or a colon (surrounding spaces are ignored).
-        "pattern": r"(^\s*|:)(" + "|".join(RemoteLink.State.values) + r")\s*$",
+        "pattern": f"(^{SPACE}*|:)({'|'.join(RemoteLink.State.values)}){SPACE}*$",
         "description": (
             "Contacts whose push is in this state: `failed`, or for one connection "
             "`GetRaze:failed`. States: " + ", ".join(RemoteLink.State.values) + "."

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator, RegexValidator, URLValidator
+from django.db import models
 from django_countries.serializer_fields import CountryField
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -25,7 +26,7 @@ from crm.validation import CONTACT_FIELDS, ContactAlreadyExists
 
 from ..errors import AlreadyExists
 from ..schema_params import NOT_BLANK as NOT_BLANK_PATTERN
-from ..schema_params import NOT_SPACE
+from ..schema_params import NOT_SPACE, SPACE
 from .countries import country_input_pattern
 from .links import RemoteLinkSerializer
 
@@ -80,7 +81,25 @@ class RejectUnknownFieldsMixin:
 # Blank is refused by the service (`invalid_phone`); whether a number is valid depends on the
 # numbering plans, which the schema cannot state.
 @extend_schema_field({"type": "string", "minLength": 1})
-class PhoneNumberField(serializers.CharField):
+class RawLengthCharField(serializers.CharField):
+    """Text only, and `max_length` counts the characters sent, as the schema's type and
+    maxLength say. DRF also takes numbers, and trims
+    first and takes a value of spaces, however long, for "" (and 152 characters with two
+    spaces around them for 150): the schema's limit is the one applied."""
+
+    def run_validation(self, data=serializers.empty):
+        if isinstance(data, str) and self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().run_validation(data)
+
+    def to_internal_value(self, data):
+        # Text only, as the schema says: DRF also takes a number (`"city": 5` stored "5").
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class PhoneNumberField(RawLengthCharField):
     """Any format in, E.164 out. Parsing is the service's job, so its codes are the API's."""
 
     def to_representation(self, value) -> str:
@@ -109,7 +128,7 @@ class PhoneNumberSerializer(RejectUnknownFieldsMixin, serializers.ModelSerialize
 
 class TagNamesField(serializers.ListField):
     # NOT_BLANK: a name of spaces is refused (`blank`) before it, and the schema says so.
-    child = serializers.CharField(max_length=64, validators=[NOT_BLANK])
+    child = RawLengthCharField(max_length=64, validators=[NOT_BLANK])
 
     def get_attribute(self, instance: Contact):
         return instance.tags.all()
@@ -138,7 +157,7 @@ class CountryCodeField(CountryField):
         return super().to_internal_value(data)
 
 
-class FirstNameField(serializers.CharField):
+class FirstNameField(RawLengthCharField):
     """Blank (or only spaces) is refused, by the service (`required`, the same answer as a
     missing name); the schema says so (minLength and a pattern), which it does only for a
     field that does not allow blank."""
@@ -167,11 +186,12 @@ URL_MAX_LENGTH = 500
     {
         "oneOf": [
             {"type": "string", "maxLength": URL_MAX_LENGTH, "pattern": URL_PATTERN},
-            {"type": "string", "maxLength": 0},
+            # None: "" (or only spaces, which are trimmed).
+            {"type": "string", "maxLength": URL_MAX_LENGTH, "pattern": f"^{SPACE}*$"},
         ]
     }
 )
-class URLTextField(serializers.CharField):
+class URLTextField(RawLengthCharField):
     """A link, or "" for none (`invalid_url` otherwise)."""
 
     def __init__(self, **kwargs):
@@ -181,6 +201,22 @@ class URLTextField(serializers.CharField):
             validators=[URLValidator(code="invalid_url")],
             **kwargs,
         )
+
+
+EMAIL_MAX_LENGTH = 254
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "format": "email", "maxLength": EMAIL_MAX_LENGTH},
+            # None: "" (or only spaces, which are trimmed).
+            {"type": "string", "maxLength": EMAIL_MAX_LENGTH, "pattern": f"^{SPACE}*$"},
+        ]
+    }
+)
+class EmailTextField(RawLengthCharField):
+    """An email address, or "" for none (`invalid_email` otherwise)."""
 
 
 class ContactSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
@@ -194,8 +230,8 @@ class ContactSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
     write_outcome: WriteOutcome | None = None
 
     first_name = FirstNameField(max_length=FIRST_NAME_MAX_LENGTH)
-    email = serializers.CharField(
-        max_length=254,
+    email = EmailTextField(
+        max_length=EMAIL_MAX_LENGTH,
         allow_blank=True,
         required=False,
         validators=[EmailValidator(code="invalid_email")],
@@ -204,7 +240,7 @@ class ContactSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
     linkedin_url = URLTextField(required=False)
     website = URLTextField(required=False)
     country = CountryCodeField(allow_blank=True, required=False)
-    description = serializers.CharField(
+    description = RawLengthCharField(
         max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False
     )
     owner = serializers.PrimaryKeyRelatedField(
@@ -232,6 +268,13 @@ class ContactSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
         "set to null removes that value.",
     )
     remote_links = RemoteLinkSerializer(many=True, read_only=True)
+
+    # The model's text fields (last_name, company, …) as RawLengthCharField.
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: RawLengthCharField,
+        models.TextField: RawLengthCharField,
+    }
 
     class Meta:
         model = Contact

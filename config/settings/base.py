@@ -306,6 +306,7 @@ SPECTACULAR_SETTINGS = {
         "api.schema.parse_errors_with_api_codes",
         "api.schema.error_examples_with_api_codes",
         "api.schema.attr_placeholders_as_patterns",
+        "api.schema_fidelity.request_lists_bounded",
         "api.schema_fidelity.request_bodies_refuse_unknown_keys",
         "api.schema_fidelity.response_fields_always_present",
         "api.schema_fidelity.answer_headers",

@@ -25,10 +25,10 @@ class RemoteLinkInline(LinkColumns, admin.TabularInline):
         "connection",
         "state_badge",
         "remote_id",
-        "attempts",
         "error",
+        "failed_tries",
         "last_pushed_at",
-        "next_attempt_at",
+        "next_attempt",
     )
     extra = 0
     max_num = 0

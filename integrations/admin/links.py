@@ -40,10 +40,10 @@ class RemoteLinkAdmin(LinkColumns, admin.ModelAdmin):
         "connection",
         "state_badge",
         "remote_id",
-        "attempts",
+        "failed_tries",
         "error",
         "last_pushed_at",
-        "next_attempt_at",
+        "next_attempt",
     )
     list_filter = ("connection", "state")
     list_select_related = ("contact", "connection")
@@ -53,10 +53,10 @@ class RemoteLinkAdmin(LinkColumns, admin.ModelAdmin):
         "connection",
         "state_badge",
         "remote_id",
-        "attempts",
+        "failed_tries",
         "error",
         "last_pushed_at",
-        "next_attempt_at",
+        "next_attempt",
         "payload_hash",
         "created_at",
         "updated_at",
@@ -88,7 +88,7 @@ class RemoteLinkAdmin(LinkColumns, admin.ModelAdmin):
 class PushAttemptAdmin(admin.ModelAdmin):
     list_display = (
         "started_at",
-        "link",
+        "contact_connection",
         "operation",
         "path",
         "http_status",
@@ -101,6 +101,13 @@ class PushAttemptAdmin(admin.ModelAdmin):
     search_fields = ("error_code", "link__remote_id")
     show_full_result_count = False
     date_hierarchy = "started_at"
+
+    @admin.display(description="Contact → connection", ordering="link")
+    def contact_connection(self, obj):
+        """Names, not the link's database ids."""
+        contact = obj.link.contact
+        who = (contact.full_name or contact.email) if contact else "deleted contact"
+        return f"{who} → {obj.link.connection.name}"
 
     def has_add_permission(self, request):
         return False

@@ -56,6 +56,8 @@ DEFAULT_FIELDS = [
 
 class CloseEmulator(JsonEmulator):
     name = "close"
+    label = "Close"
+    persisted = ("contacts", "requests", "leads", "fields")
     root = "/api/v1"
 
     def reset(self) -> None:

@@ -24,6 +24,7 @@ ORGANIZATION = "org_sandbox"
 
 class ContactshipEmulator(JsonEmulator):
     name = "contactship"
+    label = "Contactship"
     root = ""  # the base URL is the host; every path starts with /v1/
 
     def authenticate(self, request: Request) -> tuple[str, Reply | None]:

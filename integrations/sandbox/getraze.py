@@ -35,6 +35,7 @@ def error(status: int, code: str, message: str, **extra) -> Reply:
 
 class GetRazeEmulator(JsonEmulator):
     name = "getraze"
+    label = "GetRaze"
     root = "/external/v1"
     DEFAULT_PERMISSIONS = [
         "contacts:read",

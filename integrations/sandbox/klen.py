@@ -32,6 +32,8 @@ ID_PATH = re.compile(r"^/contacts/([^/]+)(/update)?$")
 
 class KlenEmulator(JsonEmulator):
     name = "klen"
+    label = "Klen AI"
+    persisted = ("contacts", "requests", "next_id", "next_phone_id")
     root = "/api/v1"
 
     def reset(self) -> None:

@@ -15,7 +15,8 @@ def make_server(host: str = "127.0.0.1", port: int = 8001, **options) -> Sandbox
     keys = options.get("api_keys") or {"sandbox-key": GetRazeEmulator.DEFAULT_PERMISSIONS}
     # Every provider accepts the same keys; each reads the permissions it knows (see Klen).
     emulators = {emulator.name: emulator(keys) for emulator in EMULATORS}
-    return SandboxServer((host, port), emulators)
+    # `state_path`: a file the records are kept in across restarts (none: memory only).
+    return SandboxServer((host, port), emulators, state_path=options.get("state_path"))
 
 
 def start_in_thread(host: str = "127.0.0.1", port: int = 0, **options) -> SandboxServer:

@@ -7,21 +7,31 @@ stands in for all of them. Control endpoints, under /__sandbox__/<provider>/:
     POST keys      {"key": "...", "permissions": [...]} adds an API key
     GET requests   the requests received (method, path, query, body; never the key)
     GET contacts   the stored contacts
+GET / is a page listing the providers, what each received and holds, with links to that JSON.
+With a state file (run_sandbox --state, which `make run` sets), the records and the latest
+requests are written to it after every request and read back at start, so a restart keeps
+them; without one (the tests), everything lives in memory only.
 No Django here: the sandbox is stdlib only, so it can run without the project's database.
 """
 
 import json
 import logging
+import os
 import random
 import threading
 import time
 from dataclasses import asdict, dataclass, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+from .home import home_page
 
 logger = logging.getLogger(__name__)
 
 CONTROL = "/__sandbox__/"
+# The requests a state file keeps per provider: the latest ones, enough to see what came in.
+KEPT_REQUESTS = 200
 
 
 @dataclass
@@ -47,6 +57,9 @@ class Emulator:
 
     name = ""
     root = ""  # the API's path prefix, e.g. /external/v1
+    label = ""  # the provider's name, as people write it
+    # What a state file keeps across restarts: the records, never the keys or the faults.
+    persisted = ("contacts", "requests")
 
     def __init__(self, api_keys: dict[str, list[str]], faults: dict | None = None):
         self.default_keys = dict(api_keys)
@@ -61,6 +74,28 @@ class Emulator:
             self.contacts: dict[str, dict] = {}
             self.requests: list[dict] = []
             self.windows: dict[str, tuple[int, int]] = {}
+
+    def state(self) -> dict:
+        """The persisted attributes as JSON; a dict as its [key, value] pairs, so keys keep
+        their type (Klen's are numbers as text, for instance)."""
+        with self.lock:
+            state = {}
+            for name in self.persisted:
+                value = getattr(self, name)
+                if name == "requests":
+                    value = value[-KEPT_REQUESTS:]
+                state[name] = {"pairs": list(value.items())} if isinstance(value, dict) else value
+            return json.loads(json.dumps(state))  # a copy, taken under the lock
+
+    def restore(self, state: dict) -> None:
+        with self.lock:
+            for name in self.persisted:
+                if name not in state:
+                    continue
+                value = state[name]
+                if isinstance(value, dict) and "pairs" in value:
+                    value = {key: item for key, item in value["pairs"]}
+                setattr(self, name, value)
 
     def set_faults(self, values: dict) -> dict:
         known = {f.name for f in fields(Faults)}
@@ -127,7 +162,9 @@ class Handler(BaseHTTPRequestHandler):
             body = ValueError("invalid JSON")
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         headers = {k.lower(): v for k, v in self.headers.items()}
-        if url.path.startswith(CONTROL):
+        if url.path == "/" and self.command == "GET":
+            reply = Reply(200, home_page(self.server))
+        elif url.path.startswith(CONTROL):
             reply = self.server.control(self.command, url.path[len(CONTROL) :], body)
         else:
             provider, _, rest = url.path.lstrip("/").partition("/")
@@ -139,13 +176,19 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 path = ("/" + rest)[len(emulator.root) :] or "/"
                 reply = emulator.handle(Request(self.command, path, query, headers, body, raw))
+        if self.command != "GET" or not url.path.startswith(CONTROL):
+            self.server.save()  # outside every emulator's lock
         if reply.drop:
             self.close_connection = True
             self.connection.shutdown(2)  # SHUT_RDWR: the client sees the connection cut
             return
-        payload = b"" if reply.body is None else json.dumps(reply.body).encode()
+        if isinstance(reply.body, str):  # a page
+            payload, content_type = reply.body.encode(), "text/html; charset=utf-8"
+        else:
+            payload = b"" if reply.body is None else json.dumps(reply.body).encode()
+            content_type = "application/json"
         self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         for key, value in (reply.headers or {}).items():
             self.send_header(key, str(value))
@@ -157,9 +200,35 @@ class SandboxServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, emulators: dict[str, Emulator]):
+    def __init__(self, address, emulators: dict[str, Emulator], state_path: Path | None = None):
         super().__init__(address, Handler)
         self.emulators = emulators
+        self.state_path = Path(state_path) if state_path else None
+        self.save_lock = threading.Lock()
+        self.load()
+
+    def load(self) -> None:
+        """Read the state file back, if there is one (a missing or unreadable one: empty)."""
+        if self.state_path is None or not self.state_path.exists():
+            return
+        try:
+            saved = json.loads(self.state_path.read_text())
+        except (OSError, ValueError) as exc:
+            logger.warning("sandbox: %s is unreadable (%s); starting empty", self.state_path, exc)
+            return
+        for name, emulator in self.emulators.items():
+            emulator.restore(saved.get(name) or {})
+
+    def save(self) -> None:
+        """Write every provider's records to the state file (written whole, then renamed)."""
+        if self.state_path is None:
+            return
+        with self.save_lock:
+            state = {name: emulator.state() for name, emulator in self.emulators.items()}
+            self.state_path.parent.mkdir(parents=True, exist_ok=True)
+            partial = self.state_path.with_name(self.state_path.name + ".tmp")
+            partial.write_text(json.dumps(state))
+            os.replace(partial, self.state_path)
 
     @property
     def url(self) -> str:

@@ -28,14 +28,20 @@ class Command(BaseCommand):
         parser.add_argument("--rate-limit", type=int, default=0, help="Requests per window.")
         parser.add_argument("--rate-window", type=int, default=3600, help="Seconds.")
         parser.add_argument(
+            "--state",
+            default="",
+            help="A JSON file that keeps the records (and the latest requests) across restarts; "
+            "`make run` uses .cache/sandbox.json. Without it, a restart starts empty.",
+        )
+        parser.add_argument(
             "--accept-duplicates",
             action="store_true",
             help="No 409 on a duplicate email, as GetRaze's code behaves.",
         )
 
-    def handle(self, *args, host, port, api_key, **options):
+    def handle(self, *args, host, port, api_key, state, **options):
         keys = {key: GetRazeEmulator.DEFAULT_PERMISSIONS for key in api_key or ["sandbox-key"]}
-        server = make_server(host, port, api_keys=keys)
+        server = make_server(host, port, api_keys=keys, state_path=state or None)
         faults = {
             "latency": options["latency"],
             "error_rate": options["error_rate"],
@@ -45,8 +51,10 @@ class Command(BaseCommand):
         }
         for emulator in server.emulators.values():
             emulator.default_faults = faults
-            emulator.reset()
+            emulator.set_faults(faults)  # not reset(): that would forget the records kept
         self.stdout.write(f"Sandbox on {server.url}, serving:")
+        if state:
+            self.stdout.write(f"  records kept in {state}")
         for prefix in SERVED:
             self.stdout.write(f"  {server.url}{prefix}")
         try:

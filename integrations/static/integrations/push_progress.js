@@ -25,6 +25,8 @@
       }));
     }
     document.getElementById("push-finished").hidden = data.queued > 0;
+    // "This page updates by itself" and "None so far" only while pushes are left (sync.css).
+    root.toggleAttribute("data-finished", data.queued === 0);
     return data.queued > 0;
   }
 
