@@ -6,3 +6,11 @@ class ApiConfig(AppConfig):
 
     name = "api"
     verbose_name = "REST API"
+
+    def ready(self) -> None:
+        # What a webhook delivers is the contact as the API shows it (integrations.representation).
+        from integrations.representation import contact_representation_use
+
+        from .contacts.representation import contact_representation
+
+        contact_representation_use(contact_representation)

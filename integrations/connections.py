@@ -13,7 +13,7 @@ from .audience import audience_validate
 from .crypto import SecretUnreadable
 from .links import links_enqueue_pending
 from .models import Connection
-from .providers import ProviderError
+from .providers import ProviderError, adapter_class, default_base_url
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ def connection_upsert(
         fields["audience"] = audience_validate(fields["audience"])
     connection = Connection.objects.filter(name=name).first()
     created = connection is None
+    was_active = not created and connection.is_active
     if created:
         connection = Connection(name=name, provider=provider)
     connection.provider = provider
@@ -48,14 +49,24 @@ def connection_upsert(
         connection.options = {**(connection.options or {}), **options}
     for field, value in fields.items():
         setattr(connection, field, value)
+    if fields.get("enabled") and not connection.is_paused:
+        connection.paused_reason = ""  # why it was disabled (a webhook's 410) no longer holds
     if not connection.api_key_encrypted:
         raise ValueError("A new connection needs an API key.")
+    problem = adapter_class(provider).settings_problem(
+        base_url=connection.base_url or default_base_url(provider),
+        api_key=api_key if api_key is not None else _stored_key(connection),
+    )
+    if problem:
+        raise ValueError(problem)
     connection.full_clean(exclude=["base_url"] if not connection.base_url else None)
     connection.save()
     # A new key is the fix a paused connection waits for (as in the admin): resume it and
     # push what piled up, or the pending links would wait for someone to click Resume.
     if api_key and connection.is_paused:
         connection_resume(connection=connection)
+    elif not created and not was_active and connection.is_active:
+        links_enqueue_pending(connection=connection)  # what waited while it was off
     return connection, created
 
 
@@ -66,6 +77,21 @@ def connection_pause(*, connection: Connection, reason: str) -> None:
     )
     if paused:
         logger.warning("Connection %s paused: %s", connection.name, reason)
+
+
+def _stored_key(connection: Connection) -> str:
+    try:
+        return connection.api_key
+    except SecretUnreadable:
+        return ""  # unreadable since the encryption key changed: to be entered again
+
+
+def connection_disable(*, connection: Connection, reason: str) -> None:
+    """Turn off a connection whose endpoint said it is gone for good (a webhook receiver's
+    410 Gone), keeping why; staff turn it on again once the receiver is back."""
+    Connection.objects.filter(pk=connection.pk).update(enabled=False, paused_reason=reason[:500])
+    connection.enabled, connection.paused_reason = False, reason[:500]
+    logger.warning("Connection %s disabled: %s", connection.name, reason)
 
 
 def connection_resume(*, connection: Connection) -> int:

@@ -9,7 +9,7 @@ from django.utils import timezone
 from crm.models import Contact
 
 from . import crypto
-from .providers import default_base_url, provider_choices
+from .providers import default_base_url, provider_choices, url_kept_exact
 
 
 class Connection(models.Model):
@@ -118,7 +118,8 @@ class Connection(models.Model):
     def save(self, *args, **kwargs):
         if not self.base_url:
             self.base_url = default_base_url(self.provider)
-        self.base_url = self.base_url.rstrip("/")
+        if not url_kept_exact(self.provider):
+            self.base_url = self.base_url.rstrip("/")
         super().save(*args, **kwargs)
 
     @property

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from .connections import connection_pause
+from .connections import connection_disable, connection_pause
 from .models import Connection, RemoteLink
 from .providers import ProviderError
 from .queue import tasks_enqueue
@@ -56,6 +56,11 @@ def link_failed(
     """Store a failed push (or remote delete): paused, failed, or `waiting` for its retry."""
     errors = {"last_error_code": error.code[:100], "last_error_message": error.message}
     attempts = link.attempts + 1
+    if error.gone:
+        connection_disable(connection=connection, reason=str(error))
+        # Waits, pending, for the connection to be turned on again.
+        link_finish(link, generation, waiting, attempts=attempts, **errors)
+        return Result.INACTIVE
     if error.misconfigured:
         connection_pause(connection=connection, reason=str(error))
         # Not the contact's fault: it stays pending and is pushed when the connection resumes.

@@ -14,7 +14,7 @@ remote ID and attempts, until `push_contacts --prune` removes it with old attemp
 """
 
 from django.db import router
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .adapters import adapter_for
@@ -23,7 +23,7 @@ from .connections import connection_pause
 from .crypto import SecretUnreadable
 from .links import ids_per_statement
 from .models import Connection, RemoteLink
-from .providers import ProviderError
+from .providers import ADAPTERS, ProviderError
 from .push_attempts import AttemptRecorder, LinkGone, RequestBudget
 from .push_outcomes import Result, link_failed, link_finish, link_requeue
 from .queue import link_pushes_queue
@@ -117,11 +117,16 @@ def remote_deletes_start(*, contact_ids: list[int]) -> int:
     """These contacts are about to be deleted: keep their links to connections that delete
     remote records, contact-less and `deleting` with a new generation (so a push in flight
     cannot mark them synced), and queue their remote delete in the caller's transaction.
-    The others go with the contacts. Returns how many links were kept."""
+    Connections whose provider notifies deletes (webhooks) keep theirs whatever their
+    `on_delete`. The others go with the contacts. Returns how many links were kept."""
     db = router.db_for_write(RemoteLink)
     now = timezone.now()
+    # A provider whose delete is a notification (a webhook's contact.deleted) gets it
+    # whatever the connection's on_delete says.
+    notified = [adapter.provider for adapter in ADAPTERS if adapter.notifies_deletes]
     links = RemoteLink.objects.filter(
-        contact_id__in=contact_ids, connection__on_delete=Connection.OnDelete.DELETE
+        Q(connection__on_delete=Connection.OnDelete.DELETE) | Q(connection__provider__in=notified),
+        contact_id__in=contact_ids,
     )
     rows = list(links.values_list("pk", "connection_id"))
     size = ids_per_statement(using=db, reserved=len(RemoteLink._meta.concrete_fields))

@@ -51,6 +51,7 @@ def test_the_choices_come_from_the_adapter_classes_with_the_stored_values_and_la
         ("contactship", "Contactship"),
         ("klen", "Klen AI"),
         ("close", "Close"),
+        ("webhook", "Webhook"),
     ]
     assert provider_choices() == expected
     assert [(a.provider, a.label) for a in ADAPTERS] == expected
@@ -60,8 +61,9 @@ def test_the_choices_come_from_the_adapter_classes_with_the_stored_values_and_la
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_each_adapter_declares_what_the_registry_and_the_admin_need(adapter):
     assert adapter_class(adapter.provider) is adapter
-    assert adapter.default_base_url.startswith("https://")
-    assert adapter.auth_scheme.headers("k")  # the key travels in some header
+    # A webhook's URL is the receiver's own, and its secret signs bodies rather than travels.
+    assert adapter.default_base_url.startswith("https://") or adapter.provider == "webhook"
+    assert adapter.auth_scheme.headers("k")
     assert all(isinstance(option, OptionField) for option in adapter.option_fields)
 
 

@@ -119,6 +119,8 @@ class ConnectionAdmin(admin.ModelAdmin):
             queued = connection_resume(connection=obj)
             self.message_user(request, f"Connection resumed; {queued} pending pushes queued.")
         elif change and "enabled" in form.changed_data and obj.is_active:
+            if obj.paused_reason:  # why it was disabled (a webhook's 410) no longer holds
+                Connection.objects.filter(pk=obj.pk).update(paused_reason="")
             # Pushes that waited while it was disabled.
             queued = links_enqueue_pending(connection=obj)
             self.message_user(request, f"{queued} pending pushes queued.")
@@ -222,6 +224,11 @@ def delete_reach(provider: str) -> str:
     if not provider:
         return "Depends on the provider: saved connections say exactly."
     adapter = adapter_class(provider)
+    if adapter.notifies_deletes:
+        return (
+            "A contact.deleted delivery for every deleted contact the receiver was told of, "
+            "whatever this rule says: a notification, not a removal."
+        )
     if adapter.delete_path is None:
         return (
             f"{adapter.label} documents no delete endpoint: its records stay there, and the "

@@ -45,6 +45,13 @@ def connection_status(connection) -> SafeString:
             connection.paused_reason[:80],
         )
     if not connection.enabled:
+        if connection.paused_reason:  # turned off by the provider's answer (a webhook's 410)
+            return format_html(
+                '{} <span title="{}">{}</span>',
+                badge("skipped", "Disabled"),
+                connection.paused_reason,
+                connection.paused_reason[:80],
+            )
         return badge("skipped", "Disabled")
     return badge("synced", "Active")
 

@@ -4,8 +4,9 @@ from django import forms
 
 from ..audience import AudienceInvalid, audience_validate
 from ..connections import option_value_parse, option_value_text
+from ..crypto import SecretUnreadable
 from ..models import Connection
-from ..providers import adapter_class, provider_choices
+from ..providers import adapter_class, default_base_url, provider_choices
 
 OPTION_PREFIX = "option_"
 
@@ -91,7 +92,25 @@ class ConnectionForm(forms.ModelForm):
         for name in RULE_FIELDS:
             if name in self.fields and not cleaned.get(name):
                 cleaned[name] = getattr(self.instance, name)
+        self.check_settings(cleaned)
         return cleaned
+
+    def check_settings(self, cleaned: dict) -> None:
+        """The provider's rules for its URL and key (a webhook's HTTPS URL and whsec_ secret)."""
+        provider = cleaned.get("provider") or self.instance.provider
+        if provider not in dict(provider_choices()) or self.errors:
+            return
+        key = cleaned.get("api_key") or self.stored_key()
+        base_url = cleaned.get("base_url") or default_base_url(provider)
+        problem = adapter_class(provider).settings_problem(base_url=base_url, api_key=key)
+        if problem:
+            raise forms.ValidationError(problem, code="invalid")
+
+    def stored_key(self) -> str:
+        try:
+            return self.instance.api_key if self.instance.api_key_encrypted else ""
+        except SecretUnreadable:
+            return ""  # to be entered again: the provider's rules then say what it must be
 
     def clean_audience(self):
         try:

@@ -48,13 +48,14 @@ class RecordingSession(requests.Session):
         self.answer: dict = NOTHING_FOUND
         self.sent: list[dict[str, Any]] = []
 
-    def request(self, method, url, params=None, json=None, headers=None, **kwargs):
+    def request(self, method, url, params=None, json=None, headers=None, data=None, **kwargs):
         self.sent.append(
             {
                 "method": method,
                 "url": url + (f"?{urlencode(params)}" if params else ""),
                 "headers": {k: self.mask(k, v) for k, v in (headers or {}).items()},
-                "body": _pretty(json),
+                # A body sent byte for byte (a webhook's signed one) is JSON too.
+                "body": _pretty(json) if data is None else _pretty(_loads(data)),
             }
         )
         response = requests.Response()
@@ -120,6 +121,10 @@ def payload_preview(
         preview.error = error.message
     preview.requests = session.sent
     return preview
+
+
+def _loads(data: bytes):
+    return json.loads(data)
 
 
 def _dumps(value) -> str:

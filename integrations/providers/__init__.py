@@ -10,6 +10,7 @@ from .close import CloseAdapter
 from .contactship import ContactshipAdapter
 from .getraze import GetRazeAdapter
 from .klen import KlenAdapter
+from .webhook import WebhookAdapter
 
 __all__ = [
     "ADAPTERS",
@@ -19,6 +20,7 @@ __all__ = [
     "adapter_class",
     "default_base_url",
     "provider_choices",
+    "url_kept_exact",
 ]
 
 # In the order staff see them in the provider menu.
@@ -27,6 +29,7 @@ ADAPTERS: tuple[type[Adapter], ...] = (
     ContactshipAdapter,
     KlenAdapter,
     CloseAdapter,
+    WebhookAdapter,
 )
 
 _BY_PROVIDER = {adapter.provider: adapter for adapter in ADAPTERS}
@@ -48,3 +51,10 @@ def default_base_url(provider: str) -> str:
     """The provider's official API root, or "" for a provider without an adapter."""
     adapter = _BY_PROVIDER.get(provider)
     return adapter.default_base_url if adapter else ""
+
+
+def url_kept_exact(provider: str) -> bool:
+    """Whether the provider's connection URL is kept as given (a webhook receiver's), rather
+    than without its trailing slash."""
+    adapter = _BY_PROVIDER.get(provider)
+    return bool(adapter and adapter.exact_url)

@@ -80,6 +80,11 @@ class Adapter(HttpClient):
     # The documented delete of one record, `{}` standing for its id; None: the provider
     # documents none, so a remote record is never deleted by us.
     delete_path: ClassVar[str | None] = None
+    # A delete that is a notification rather than a removal (a webhook's contact.deleted): sent
+    # for every deleted contact, whatever the connection's on_delete says.
+    notifies_deletes: ClassVar[bool] = False
+    # The connection's URL used exactly as given, trailing slash included (a receiver's URL).
+    exact_url: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -137,6 +142,11 @@ class Adapter(HttpClient):
         if self.delete_path is None:
             raise NotImplementedError(f"{self.label} documents no delete endpoint.")
         self.request("delete", "DELETE", self.path(self.delete_path, remote_id))
+
+    @classmethod
+    def settings_problem(cls, *, base_url: str, api_key: str) -> str | None:
+        """What is wrong with a connection's URL or key for this provider, or None."""
+        return None
 
     def check(self) -> None:
         """Make one harmless authenticated read; raises ProviderError when it is refused."""

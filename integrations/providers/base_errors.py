@@ -19,11 +19,14 @@ class ProviderError(Exception):
     retry_after: seconds the provider asked us to wait (429), when it said so.
     ambiguous: the request may have been applied although no answer arrived (timeout, dropped
         connection, a 5xx after the write): a create must be followed by a lookup.
+    gone: the endpoint says it is gone for good (a webhook receiver's 410): the engine disables
+        the connection with the reason.
     create_unresolved: set by the engine on an ambiguous create whose lookup missed: the
         record may exist yet, so no push may create it again before the retry looks again.
     """
 
     create_unresolved = False
+    gone = False
 
     def __init__(
         self,

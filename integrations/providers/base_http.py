@@ -92,6 +92,9 @@ class HttpClient:
     # Provider error codes that staff must fix on the connection, whatever the status: e.g. a
     # team option naming a team the provider doesn't know (a 404).
     misconfigured_codes: ClassVar[tuple[str, ...]] = ()
+    # Whether a 2xx answer must be JSON; a receiver that only acknowledges (a webhook) may
+    # answer anything.
+    answers_json: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -136,8 +139,11 @@ class HttpClient:
         *,
         json_body: Any = None,
         params: Mapping[str, Any] | None = None,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Answer:
-        """Send one request and return the parsed 2xx answer; raise ProviderError otherwise."""
+        """Send one request and return the parsed 2xx answer; raise ProviderError otherwise.
+        `data` is a body sent byte for byte (a signed one), with its own `headers`."""
         if self.throttle is not None:
             self.throttle()
         token = self.observer.started(operation, method, path) if self.observer else None
@@ -145,7 +151,13 @@ class HttpClient:
         answer = error = None
         try:
             answer, error = self._send(
-                method, path, json_body=json_body, params=params, any_body=operation == "delete"
+                method,
+                path,
+                json_body=json_body,
+                params=params,
+                data=data,
+                extra_headers=headers,
+                any_body=operation == "delete" or not self.answers_json,
             )
             window = rate_window(answer.headers) if self.pace is not None else None
             if window is not None:
@@ -169,14 +181,15 @@ class HttpClient:
         return answer
 
     def _send(
-        self, method, path, *, json_body, params, any_body=False
+        self, method, path, *, json_body, params, data=None, extra_headers=None, any_body=False
     ) -> tuple[Answer, ProviderError | None]:
-        headers = {"Accept": "application/json", **self.auth_headers()}
+        headers = {"Accept": "application/json", **self.auth_headers(), **(extra_headers or {})}
         try:
             response = self.session.request(
                 method,
                 self.base_url + path,
                 json=json_body,
+                data=data,
                 params=params,
                 headers=headers,
                 timeout=self.timeout,

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from integrations.connections import connection_upsert, option_value_parse
 from integrations.models import Connection
-from integrations.providers import provider_choices
+from integrations.providers import default_base_url, provider_choices
 
 
 def parse_option(text: str) -> tuple[str, object]:
@@ -89,7 +89,9 @@ class Command(BaseCommand):
                 name=name,
                 provider=provider,
                 api_key=api_key,
-                base_url=base_url,
+                # Without --base-url: the official URL, or for a provider that has none (a
+                # webhook), the URL an update keeps.
+                base_url=base_url or (None if exists and not default_base_url(provider) else ""),
                 options=dict(parse_option(o) for o in options["option"]),
                 **fields,
             )
