@@ -22,6 +22,8 @@ from .providers.base_rate import RateWindow
 # A learned pace is written again only when it moves by more than this share: each answer
 # carries a window, and most barely move the pace.
 REWRITE_SHARE = 0.1
+# Seconds: a window said to reset sooner is taken to reset in this long (clocks, rounding).
+MIN_RESET = 0.1
 
 
 class Pace(NamedTuple):
@@ -69,7 +71,8 @@ def rate_learn(*, connection: Connection, window: RateWindow) -> None:
             pk=connection.pk,
         ).update(next_request_at=now + reset)
         return
-    rate = usable / max(window.reset, 1.0)
+    # What is left may go as fast as the window's end allows: a fresh window follows it.
+    rate = usable / max(window.reset, MIN_RESET)
     known = connection.learned_rate
     fresh = connection.learned_rate_until and connection.learned_rate_until > now
     if fresh and known and abs(rate - known) <= REWRITE_SHARE * known:

@@ -23,7 +23,7 @@ class RateWindow(NamedTuple):
     @property
     def pace(self) -> float:
         """Requests a second that spend what is left of the window by its end, no sooner."""
-        return self.remaining / max(self.reset, 1.0)
+        return self.remaining / max(self.reset, 0.1)
 
 
 def rate_window(headers: Mapping[str, str], *, now: float | None = None) -> RateWindow | None:
