@@ -9,8 +9,10 @@ import time
 
 import requests
 from django.core.management import call_command
+from django.db import connection as db_connection
 from django.tasks import TaskResultStatus
 from django.utils import timezone
+from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from integrations.models import Connection, RemoteLink
@@ -53,6 +55,25 @@ class Sandbox:
 def drain() -> None:
     """Run the real worker in batch mode: every due task, then exit."""
     call_command("db_worker", batch=True, reload=False, startup_delay=False, verbosity=0)
+
+
+def drain_in_thread() -> None:
+    """`drain` for a thread of the test: the worker of `db_worker --batch` without its signal
+    handlers (those are for the main thread only), closing the thread's own connection."""
+    worker = Worker(
+        queue_names=["default"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="in-thread",
+        excluded_queue_names=[],
+    )
+    try:
+        worker.run()
+    finally:
+        db_connection.close()
 
 
 def settle(connection: Connection, clock, *, timeout: float = 20.0) -> None:

@@ -34,7 +34,7 @@ from crm.services import contact_upsert
 from integrations.adapters import adapter_for
 from integrations.models import Connection, PushAttempt, RemoteLink
 from integrations.push import link_push
-from tests.integrations_helpers import SANDBOX_KEY, drain, settle
+from tests.integrations_helpers import SANDBOX_KEY, drain, drain_in_thread, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -249,7 +249,7 @@ def test_a_contact_edited_while_its_push_is_in_flight_ends_with_the_newer_versio
     contact_upsert(contact=contact, data={"title": "Engineer"})
     sandbox.faults(latency=0.5)
 
-    worker = threading.Thread(target=_drain_in_thread)
+    worker = threading.Thread(target=drain_in_thread)
     worker.start()
     try:
         # The update carrying "Engineer" has reached the provider and is being answered…
@@ -266,26 +266,6 @@ def test_a_contact_edited_while_its_push_is_in_flight_ends_with_the_newer_versio
     assert puts == ["Engineer", "CTO"]  # in order: nothing older is sent after the newer
     assert_exactly_in_sync(sandbox, getraze_connection)
     assert sandbox.contacts()[0]["title"] == "CTO"
-
-
-def _drain_in_thread() -> None:
-    # The worker of `db_worker --batch`, without its signal handlers (main thread only).
-    from django_tasks_db.management.commands.db_worker import Worker
-
-    worker = Worker(
-        queue_names=["default"],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="in-thread",
-        excluded_queue_names=[],
-    )
-    try:
-        worker.run()
-    finally:
-        db_connection.close()
 
 
 def test_a_revoked_provider_key_pauses_the_connection_loses_nothing_and_resumes(

@@ -7,7 +7,6 @@ import threading
 import time
 
 import pytest
-from django.db import connection as db_connection
 from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -16,7 +15,7 @@ from crm.deletion import contact_delete
 from crm.services import contact_upsert
 from integrations.models import Connection, PushAttempt, RemoteLink
 from integrations.push import Result
-from tests.integrations_helpers import SANDBOX_KEY, drain, settle
+from tests.integrations_helpers import SANDBOX_KEY, drain, drain_in_thread, settle
 from tests.integrations_providers import provider_sandbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -97,7 +96,7 @@ def test_a_contact_deleted_while_its_push_is_in_flight_leaves_no_error_in_the_wo
     settings.INTEGRATIONS = {**settings.INTEGRATIONS, "HTTP_TIMEOUT": 5.0}
     contact = contact_upsert(data={"first_name": "Cy", "email": "cy@example.com"})
     sandbox.faults(latency=0.5)
-    worker = threading.Thread(target=_drain_in_thread)
+    worker = threading.Thread(target=drain_in_thread)
     worker.start()
     try:
         # The lookup before the create is being answered when the contact is deleted.
@@ -121,7 +120,7 @@ def test_a_record_created_by_a_push_in_flight_is_deleted_once_that_push_ends(
     close_connection.save()
     contact = contact_upsert(data={"first_name": "Di", "email": "di@example.com"})
     close_box.faults(latency=0.3)
-    worker = threading.Thread(target=_drain_in_thread)
+    worker = threading.Thread(target=drain_in_thread)
     worker.start()
     try:
         _wait_for(lambda: len(close_box.requests()) >= 1)  # the lookup before the create
@@ -138,26 +137,6 @@ def test_a_record_created_by_a_push_in_flight_is_deleted_once_that_push_ends(
     assert (link.contact_id, link.state) == (None, "deleted")
     assert close_box.contacts() == []  # what the push in flight created is deleted after it
     assert not DBTaskResult.objects.failed().exists()
-
-
-def _drain_in_thread() -> None:
-    # The worker of `db_worker --batch`, without its signal handlers (main thread only).
-    from django_tasks_db.management.commands.db_worker import Worker
-
-    worker = Worker(
-        queue_names=["default"],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="in-thread",
-        excluded_queue_names=[],
-    )
-    try:
-        worker.run()
-    finally:
-        db_connection.close()
 
 
 def _wait_for(condition, timeout: float = 30.0) -> None:
