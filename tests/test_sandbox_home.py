@@ -9,7 +9,7 @@ from integrations.sandbox import start_in_thread
 from tests.integrations_helpers import SANDBOX_KEY, drain
 from tests.integrations_providers import API_ROOTS
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)  # the worker (drain) closes its connection
 
 KEYS = {SANDBOX_KEY: ["contacts:read", "contacts:write"]}
 OPTIONS = {"klen": {"team_id": 1}}
