@@ -32,6 +32,7 @@ import psycopg
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+SANDBOX_RATE = ("--rate-limit", "36000", "--rate-window", "3600")
 PROD_PYTHON = ROOT / ".venv-prod" / "bin" / "python"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/relay_smoke"
 START_TIMEOUT = 300  # the first `make serve` installs the production venv
@@ -294,7 +295,16 @@ def main() -> int:
             print(log.read()[-4000:])
             return 1
         sandbox = subprocess.Popen(
-            [str(PROD_PYTHON), "manage.py", "run_sandbox", "--port", str(sandbox_port)],
+            # Its providers advertise 10 requests a second (X-RateLimit-*, RateLimit), as real
+            # ones advertise theirs: the connections' pace follows it.
+            [
+                str(PROD_PYTHON),
+                "manage.py",
+                "run_sandbox",
+                "--port",
+                str(sandbox_port),
+                *SANDBOX_RATE,
+            ],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
