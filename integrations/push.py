@@ -21,13 +21,11 @@ from django.utils import timezone
 
 from crm.models import Contact
 
-from .adapters import adapter_for, payload_hash
+from .adapters import payload_hash
 from .audience import audience_includes
-from .connections import connection_pause
-from .crypto import SecretUnreadable
 from .models import Connection, RemoteLink
 from .providers import Adapter, ProviderError
-from .push_attempts import AttemptRecorder, LinkGone, RequestBudget
+from .push_attempts import LinkGone, RequestBudget, link_adapter
 from .push_outcomes import Result, link_failed, link_finish, link_requeue, retry_delay
 from .queue import queued_pushes_start, tasks_enqueue
 from .remote_delete import link_leave_audience, link_remote_delete
@@ -118,12 +116,10 @@ def _prepare(link: RemoteLink, connection: Connection) -> "Prepared | Result":
     )
     if contact is None:  # deleted since the task was queued; its link goes with it
         return Result.GONE
-    budget = RequestBudget(connection)
-    try:
-        adapter = adapter_for(connection, observer=AttemptRecorder(link), throttle=budget.spend)
-    except SecretUnreadable as exc:
-        connection_pause(connection=connection, reason=str(exc))
+    prepared = link_adapter(link, connection)
+    if prepared is None:
         return Result.PAUSED
+    adapter, budget = prepared
     payload = adapter.build_payload(contact)
     digest = payload_hash(payload)
     settled = settled_without_request(link, adapter, payload, digest)

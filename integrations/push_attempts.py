@@ -3,8 +3,11 @@ completed after it) and the rate budget its adapter spends."""
 
 from django.db import IntegrityError
 
+from .adapters import adapter_for
+from .connections import connection_pause
+from .crypto import SecretUnreadable
 from .models import Connection, PushAttempt, RemoteLink
-from .providers import ProviderError
+from .providers import Adapter, ProviderError
 from .throttle import rate_reserve
 
 
@@ -70,3 +73,18 @@ class AttemptRecorder:
             error_code=error.code[:100] if error else "",
             error_message=error.message if error else "",
         )
+
+
+def link_adapter(
+    link: RemoteLink, connection: Connection
+) -> tuple[Adapter, "RequestBudget"] | None:
+    """The adapter a push or a remote delete of `link` sends through, recording each call as
+    an attempt and charging the rate budget; None once the connection is paused because its
+    stored key can't be read."""
+    budget = RequestBudget(connection)
+    try:
+        adapter = adapter_for(connection, observer=AttemptRecorder(link), throttle=budget.spend)
+    except SecretUnreadable as exc:
+        connection_pause(connection=connection, reason=str(exc))
+        return None
+    return adapter, budget

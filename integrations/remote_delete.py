@@ -17,14 +17,11 @@ from django.db import router
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .adapters import adapter_for
 from .audience import OUTSIDE_AUDIENCE, outside_audience_fields, outside_audience_reason
-from .connections import connection_pause
-from .crypto import SecretUnreadable
 from .links import ids_per_statement
 from .models import Connection, RemoteLink
 from .providers import ADAPTERS, ProviderError
-from .push_attempts import AttemptRecorder, LinkGone, RequestBudget
+from .push_attempts import LinkGone, link_adapter
 from .push_outcomes import Result, link_failed, link_finish, link_requeue
 from .queue import link_pushes_queue
 from .throttle import Throttled, backlog_spread, rate_reserve, slot_acquire, slot_release
@@ -57,12 +54,10 @@ def link_remote_delete(*, link: RemoteLink, connection: Connection, holder: str)
             last_error_message="No remote record to delete: none was linked.",
         )
         return Result.DELETED
-    budget = RequestBudget(connection)
-    try:
-        adapter = adapter_for(connection, observer=AttemptRecorder(link), throttle=budget.spend)
-    except SecretUnreadable as exc:
-        connection_pause(connection=connection, reason=str(exc))
+    prepared = link_adapter(link, connection)
+    if prepared is None:
         return Result.PAUSED
+    adapter, budget = prepared
     if adapter.delete_path is None:
         reason = f"{adapter.label} documents no delete endpoint: the record stays there."
         link_finish(
