@@ -23,6 +23,17 @@ from .base_rate import RateWindow
 MAX_LOOKUP_PAGES = 10
 LOOKUP_PAGE_SIZE = 100
 
+# How the engine makes sure a new contact isn't created twice (integrations.inventory):
+# - LOOKUP: look the contact up, then create it when the lookup misses (two requests);
+# - CREATE_FIRST: the provider refuses duplicates itself (a 409), so create at once and look
+#   up only after a 409 or an ambiguous failure (one request);
+# - INVENTORY: the provider accepts duplicates silently, so match the contact against the
+#   inventory of its records, read page by page (`read_inventory_page`) and kept fresh by our
+#   own writes; a lookup while the inventory is stale (one request once it is fresh).
+LOOKUP, CREATE_FIRST, INVENTORY = "lookup", "create_first", "inventory"
+# A record's duplicate key: (kind, value), kind "email" (lowercased) or "phone" (E.164).
+Key = tuple[str, str]
+
 
 @dataclass(frozen=True)
 class OptionField:
@@ -85,6 +96,9 @@ class Adapter(HttpClient):
     notifies_deletes: ClassVar[bool] = False
     # The connection's URL used exactly as given, trailing slash included (a receiver's URL).
     exact_url: ClassVar[bool] = False
+    # How a new contact is created without making a duplicate: LOOKUP, CREATE_FIRST or
+    # INVENTORY (see above), read by the engine.
+    create_path: ClassVar[str] = LOOKUP
 
     def __init__(
         self,
@@ -156,6 +170,25 @@ class Adapter(HttpClient):
         """A list answer's rows and whether a next page exists, for `find_exact`."""
         raise NotImplementedError
 
+    # --- the inventory's hooks (create_path INVENTORY) ----------------------------------------
+
+    @classmethod
+    def duplicate_key(cls, payload: dict) -> Key | None:
+        """The key `lookup` searches this payload by, or None when it can't search (then no
+        request could find the record either)."""
+        return None
+
+    @classmethod
+    def record_keys(cls, record: dict) -> list[Key]:
+        """Every key `lookup` finds `record` by: a row of the provider's list, or a payload as
+        written there (their shapes agree at every provider with an inventory)."""
+        return []
+
+    def read_inventory_page(self, cursor: Any) -> tuple[list[tuple[Key, str]], Any]:
+        """One page of the provider's records, from `cursor` (None: the first page): each
+        record's (key, remote ID) pairs, and the next page's cursor (None after the last)."""
+        raise NotImplementedError
+
     # --- chores shared by the adapters -----------------------------------------------------
 
     @staticmethod
@@ -216,6 +249,12 @@ class Adapter(HttpClient):
             if not rows or not has_next:
                 return None
         return None
+
+
+def email_phone_keys(emails, phones) -> list[Key]:
+    """The keys of a record's emails (lowercased) and phone numbers, empty ones left out."""
+    keys = [("email", str(email).strip().lower()) for email in emails if email]
+    return keys + [("phone", str(phone).strip()) for phone in phones if phone]
 
 
 __all__ = ["Adapter", "Answer", "OptionField", "ProviderError"]

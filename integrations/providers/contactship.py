@@ -9,7 +9,7 @@ from functools import cached_property
 
 from crm.models import CustomField
 
-from .base import Adapter, Answer
+from .base import CREATE_FIRST, Adapter, Answer
 from .base_http import KeyHeader
 
 # The documented item types are text, number, date and location; other field types are text.
@@ -23,6 +23,9 @@ class ContactshipAdapter(Adapter):
     auth_scheme = KeyHeader("x-api-key")
     check_path = "/v1/contacts"  # "Test connection": the first page of contacts
     delete_path = "/v1/contacts/{}"  # answered 204
+    # A duplicate phone number is refused with a 409, and the list has no paging for an
+    # inventory: create at once, and look up only after a 409 or an ambiguous failure.
+    create_path = CREATE_FIRST
     # No error codes are documented: the status classifies (400 permanent, 401 auth, 5xx
     # retryable), and a 409 (same phone number) sends the engine to the lookup.
 
