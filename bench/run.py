@@ -14,6 +14,7 @@ import bench_api
 import bench_import
 import bench_push
 import bench_ratelimit
+import bench_requests
 import dataset
 from common import RESULTS, database_label
 
@@ -38,7 +39,14 @@ def main() -> None:
     print(
         f"  dataset: {dataset.ensure_dataset(size):,} contacts (2 phones, 3 tags, 5 custom fields)"
     )
-    for module in (bench_admin, bench_api, bench_push, bench_ratelimit, bench_import):
+    for module in (
+        bench_admin,
+        bench_api,
+        bench_push,
+        bench_requests,
+        bench_ratelimit,
+        bench_import,
+    ):
         dataset.vacuum()
         print(f"{module.__name__}:")
         module.run()
