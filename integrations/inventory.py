@@ -36,6 +36,7 @@ from .push_attempts import RequestBudget
 from .throttle import Throttled, rate_pause, rate_reserve
 
 __all__ = [
+    "INVENTORY_KINDS",
     "LOOK",
     "InventoryMatch",
     "create_first_step",
@@ -44,7 +45,7 @@ __all__ = [
     "inventory_remember",
 ]
 
-KINDS = ("email", "phone")
+INVENTORY_KINDS = ("email", "phone")
 # What a new contact's push does first: ask the provider (a lookup). Otherwise the first step
 # is the remote ID found without a request, or "" when there is nothing to find: create.
 LOOK = None
@@ -107,11 +108,14 @@ def create_first_step(
 
 def inventory_remember(*, connection: Connection, adapter: Adapter, payload: dict, remote_id: str):
     """Record that `remote_id` now holds `payload`: its keys point there, and keys it no
-    longer has (an email changed) don't. Two queries, for inventory providers only."""
+    longer has (an email changed) don't. Two queries, once the connection's inventory has
+    been read or is being read: before, its first read will find the record anyway."""
     if adapter.create_path != INVENTORY or not remote_id:
         return
+    if connection.inventory_read_at is None and not connection.inventory_progress:
+        return
     keys = set(adapter.record_keys(payload))
-    rows = RemoteReference.objects.filter(connection=connection, kind__in=KINDS)
+    rows = RemoteReference.objects.filter(connection=connection, kind__in=INVENTORY_KINDS)
     stale = rows.filter(remote_id=remote_id)
     for kind, key in keys:
         stale = stale.exclude(kind=kind, key=key[:255])
@@ -122,7 +126,7 @@ def inventory_remember(*, connection: Connection, adapter: Adapter, payload: dic
 def inventory_forget(*, connection: Connection, remote_id: str) -> None:
     """The record is gone at the provider (deleted by us, or a 404): no key finds it."""
     RemoteReference.objects.filter(
-        connection=connection, kind__in=KINDS, remote_id=remote_id
+        connection=connection, kind__in=INVENTORY_KINDS, remote_id=remote_id
     ).delete()
 
 
@@ -234,7 +238,7 @@ def _read(connection: Connection, adapter: Adapter, budget: RequestBudget, claim
         # Keys no page showed were of records deleted since the last read; keys our own
         # pushes wrote during this read are newer than its start, and stay.
         RemoteReference.objects.filter(
-            connection=connection, kind__in=KINDS, updated_at__lt=started_at
+            connection=connection, kind__in=INVENTORY_KINDS, updated_at__lt=started_at
         ).delete()
         saved.update(
             inventory_read_at=started_at,

@@ -349,3 +349,18 @@ def test_an_email_changed_by_our_update_no_longer_matches_its_old_key(connect, i
     assert inventory_match(connection=connection, payload=new_payload) == InventoryMatch(
         True, link.remote_id
     )
+
+
+def test_the_connection_page_sums_the_inventory_up_and_lists_the_other_references(
+    connect, inventory_settings, staff_client
+):
+    connection, box = connect("close")
+    preload(connection, box, 2)
+    read_inventory(connection, box)
+    connection.remote_references.create(kind="lead", key="acme", remote_id="lead_1")
+
+    page = staff_client.get(f"/admin/integrations/connection/{connection.pk}/change/")
+    text = page.content.decode()
+    assert "Inventory: 4 keys of records, read from 1 pages" in text  # 3 emails, 1 phone
+    assert "lead acme: lead_1" in text
+    assert "someone0@elsewhere.example" not in text  # the keys themselves are not listed

@@ -219,13 +219,11 @@ INTEGRATIONS = {
     "SWEEP_GRACE_SECONDS": 600,
     # PushAttempt rows older than this are pruned by `push_contacts --prune`.
     "ATTEMPT_RETENTION_DAYS": env.int("PUSH_ATTEMPT_RETENTION_DAYS", default=30),
-    # The inventory of a provider's records (Close, Klen AI, GetRaze) answers "is this contact
-    # there already?" without a lookup for this long after its read began; older, a new
-    # contact is looked up first (docs/integrations.md, "Creating without duplicates").
+    # The inventory of a provider's records answers "is this contact there?" without a lookup
+    # for this long after its read began (docs/integrations.md, "Creating without duplicates").
     "INVENTORY_FRESH_SECONDS": env.float("PUSH_INVENTORY_FRESH_SECONDS", default=3600.0),
-    # A stale inventory is read again when at least this many links of the connection wait
-    # for their first create (and more than the pages its last read took); a smaller backlog
-    # is cheaper with a lookup each.
+    # A stale one is read again when this many links wait for their first create (and more
+    # than its last read's pages); a smaller backlog is cheaper with a lookup each.
     "INVENTORY_MIN_BACKLOG": env.int("PUSH_INVENTORY_MIN_BACKLOG", default=50),
 }
 # --- end integrations --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import requests
 
 from .base_errors import ProviderError
 from .base_http import Answer, HttpClient, Observer
+from .base_inventory import Inventory, Key
 from .base_rate import RateWindow
 
 # Lookups compare rows exactly after a substring search: ten pages of 100 matches for one
@@ -28,11 +29,9 @@ LOOKUP_PAGE_SIZE = 100
 # - CREATE_FIRST: the provider refuses duplicates itself (a 409), so create at once and look
 #   up only after a 409 or an ambiguous failure (one request);
 # - INVENTORY: the provider accepts duplicates silently, so match the contact against the
-#   inventory of its records, read page by page (`read_inventory_page`) and kept fresh by our
-#   own writes; a lookup while the inventory is stale (one request once it is fresh).
+#   inventory of its records, read page by page as the adapter's `inventory` declares
+#   (base_inventory) and kept fresh by our own writes; a lookup while it is stale.
 LOOKUP, CREATE_FIRST, INVENTORY = "lookup", "create_first", "inventory"
-# A record's duplicate key: (kind, value), kind "email" (lowercased) or "phone" (E.164).
-Key = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -99,6 +98,7 @@ class Adapter(HttpClient):
     # How a new contact is created without making a duplicate: LOOKUP, CREATE_FIRST or
     # INVENTORY (see above), read by the engine.
     create_path: ClassVar[str] = LOOKUP
+    inventory: ClassVar[Inventory | None] = None  # with INVENTORY: its list and keys
 
     def __init__(
         self,
@@ -170,24 +170,25 @@ class Adapter(HttpClient):
         """A list answer's rows and whether a next page exists, for `find_exact`."""
         raise NotImplementedError
 
-    # --- the inventory's hooks (create_path INVENTORY) ----------------------------------------
+    # --- the inventory (create_path INVENTORY): what `inventory` declares -----------------
 
     @classmethod
     def duplicate_key(cls, payload: dict) -> Key | None:
         """The key `lookup` searches this payload by, or None when it can't search (then no
         request could find the record either)."""
-        return None
+        return cls.inventory.duplicate_key(payload) if cls.inventory else None
 
     @classmethod
     def record_keys(cls, record: dict) -> list[Key]:
-        """Every key `lookup` finds `record` by: a row of the provider's list, or a payload as
-        written there (their shapes agree at every provider with an inventory)."""
-        return []
+        """Every key `lookup` finds `record` by: a list row, or a payload as written."""
+        return cls.inventory.record_keys(record) if cls.inventory else []
 
     def read_inventory_page(self, cursor: Any) -> tuple[list[tuple[Key, str]], Any]:
         """One page of the provider's records, from `cursor` (None: the first page): each
         record's (key, remote ID) pairs, and the next page's cursor (None after the last)."""
-        raise NotImplementedError
+        if self.inventory is None:
+            raise NotImplementedError(f"{self.label} declares no inventory.")
+        return self.inventory.read_page(self, cursor)
 
     # --- chores shared by the adapters -----------------------------------------------------
 
@@ -249,12 +250,6 @@ class Adapter(HttpClient):
             if not rows or not has_next:
                 return None
         return None
-
-
-def email_phone_keys(emails, phones) -> list[Key]:
-    """The keys of a record's emails (lowercased) and phone numbers, empty ones left out."""
-    keys = [("email", str(email).strip().lower()) for email in emails if email]
-    return keys + [("phone", str(phone).strip()) for phone in phones if phone]
 
 
 __all__ = ["Adapter", "Answer", "OptionField", "ProviderError"]

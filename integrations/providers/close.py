@@ -5,10 +5,11 @@ travels as the create's context, not in the payload. Custom fields and tags go t
 fields named in the option `custom_field_map` ({"industry": "cf_…"}).
 """
 
-from .base import INVENTORY, Adapter, Answer, Key, OptionField, email_phone_keys
+from .base import INVENTORY, Adapter, Answer, OptionField
 from .base_http import BasicKeyAsUser
+from .base_inventory import Inventory
 from .close_leads import create_in_lead, lead_choice
-from .close_search import contact_search_body, contacts_page_body
+from .close_search import INVENTORY_KEYS, contact_search_body, contacts_page_body
 
 # Ours → Close's phone types (office, mobile, home, direct, fax, other).
 PHONE_TYPES = {"mobile": "mobile", "work": "office", "home": "home", "fax": "fax"}
@@ -26,7 +27,8 @@ class CloseAdapter(Adapter):
     )
     check_path, check_params = "/me/", {}  # "Test connection": the key's own user
     delete_path = "/contact/{}/"  # (no error codes at Close: statuses classify, 400s name fields)
-    create_path = INVENTORY  # no unique email or phone at Close: duplicates are accepted
+    create_path = INVENTORY  # no unique email or phone: the search, 200 a page, by cursor
+    inventory = Inventory(INVENTORY_KEYS, "/data/search/", body=contacts_page_body)
 
     def build_payload(self, contact) -> dict:
         urls = (contact.linkedin_url, contact.website)
@@ -68,42 +70,14 @@ class CloseAdapter(Adapter):
     def lookup(self, payload: dict) -> str | None:
         # Through the search index, as Close's own scripts do; it may lag behind a create
         # made seconds ago, in which case the engine retries later and looks again.
-        if payload.get("emails"):
-            email = payload["emails"][0]["email"].lower()
-            body = contact_search_body("email", email, mode="exact_value")
-        elif payload.get("phones"):
-            # Assumed from third-party code (Close documents the email form only): phones
-            # are searched the same way, with the "phrase" mode.
-            body = contact_search_body("phone", payload["phones"][0]["phone"], mode="phrase")
-        else:
+        key = self.duplicate_key(payload)  # the first email (lowercased), else the first phone
+        if key is None:
             return None
+        # Phones with the "phrase" mode: assumed from third-party code (Close documents emails).
+        body = contact_search_body(*key, mode="exact_value" if key[0] == "email" else "phrase")
         answer = self.request("lookup", "POST", "/data/search/", json_body=body)
         rows = answer.json_object.get("data")
         return str(rows[0]["id"]) if rows else None
-
-    @classmethod
-    def duplicate_key(cls, payload: dict) -> Key | None:
-        if payload.get("emails"):  # as `lookup`: the first email, else the first phone
-            return "email", payload["emails"][0]["email"].strip().lower()
-        return ("phone", payload["phones"][0]["phone"]) if payload.get("phones") else None
-
-    @classmethod
-    def record_keys(cls, record: dict) -> list[Key]:
-        emails = [item.get("email") for item in record.get("emails") or [] if item]
-        return email_phone_keys(emails, [item.get("phone") for item in record.get("phones") or []])
-
-    def read_inventory_page(self, cursor) -> tuple[list[tuple[Key, str]], str | None]:
-        answer = self.request(
-            "lookup", "POST", "/data/search/", json_body=contacts_page_body(cursor)
-        )
-        body = answer.json_object
-        found = [
-            (key, str(row["id"]))
-            for row in body.get("data") or []
-            if isinstance(row, dict) and row.get("id")
-            for key in self.record_keys(row)
-        ]
-        return found, (body.get("cursor") or None)
 
     def fetch_fields(self) -> list[dict]:
         """Close's contact custom fields, for staff filling `custom_field_map`."""

@@ -29,6 +29,8 @@ def contact_search_body(kind: str, value: str, *, mode: str) -> dict:
 
 
 INVENTORY_PAGE = 200  # the search's largest _limit
+# A contact's keys as the lookup searches them: its emails first, else its phones.
+INVENTORY_KEYS = (("email", "emails.email"), ("phone", "phones.phone"))
 
 
 def contacts_page_body(cursor: str | None) -> dict:

@@ -22,10 +22,7 @@ class ContactshipAdapter(Adapter):
     documented_rate = 2.0  # none documented: a cautious few a second
     auth_scheme = KeyHeader("x-api-key")
     check_path = "/v1/contacts"  # "Test connection": the first page of contacts
-    delete_path = "/v1/contacts/{}"  # answered 204
-    # A duplicate phone number is refused with a 409, and the list has no paging for an
-    # inventory: create at once, and look up only after a 409 or an ambiguous failure.
-    create_path = CREATE_FIRST
+    delete_path, create_path = "/v1/contacts/{}", CREATE_FIRST  # 204; no lookup before creating
     # No error codes are documented: the status classifies (400 permanent, 401 auth, 5xx
     # retryable), and a 409 (same phone number) sends the engine to the lookup.
 

@@ -6,9 +6,14 @@ docs (our contract) define and, where harmless, the name the code reads as well.
 
 import time
 
-from .base import INVENTORY, Adapter, Answer, Key, OptionField, email_phone_keys
+from .base import INVENTORY, Adapter, Answer, Inventory, OptionField
 from .base_errors import parse_retry_after
 from .base_http import KeyHeader
+
+# No unique index on email in its code (the docs promise a 409): an inventory, by the keys
+# `lookup` searches in its order, read oldest first (records made meanwhile shift no page).
+KEYS = (("email", "email"), ("phone", "phone"))
+OLDEST_FIRST = {"sort_by": "created_at", "sort_order": "asc"}
 
 
 class GetRazeAdapter(Adapter):
@@ -18,9 +23,7 @@ class GetRazeAdapter(Adapter):
     auth_scheme = KeyHeader("X-API-Key")
     option_fields = (OptionField("source", "Sent as every contact's source instead of ours."),)
     delete_path = "/contacts/{}"  # needs the key's contacts:delete permission
-    # The docs promise a 409 on a duplicate email, the code has no unique index and accepts
-    # it: matched against an inventory of the records (a 409, if it comes, is still heeded).
-    create_path = INVENTORY
+    create_path, inventory = INVENTORY, Inventory(KEYS, params=OLDEST_FIRST)
     permanent_codes = (
         *("VALIDATION_ERROR", "INVALID_EMAIL", "INVALID_PARAMETER", "MISSING_REQUIRED_FIELD"),
         *("ALREADY_EXISTS", "CONFLICT", "DUPLICATE_ERROR", "NOT_FOUND"),
@@ -62,39 +65,9 @@ class GetRazeAdapter(Adapter):
         self.request("update", "PUT", self.path("/contacts/{}", remote_id), json_body=payload)
 
     def lookup(self, payload: dict) -> str | None:
-        # The filters are substring matches (ILIKE). By email first; `phone` is a filter only
-        # the vendor's code documents.
-        if payload["email"]:
-            field, value = "email", payload["email"].lower()
-        elif payload["phone"]:
-            field, value = "phone", payload["phone"]
-        else:
-            return None
-        return self.find_exact("/contacts", field=field, value=value, params={field: value})
-
-    @classmethod
-    def duplicate_key(cls, payload: dict) -> Key | None:
-        if payload.get("email"):  # as `lookup`: by email first, else by phone
-            return "email", payload["email"].strip().lower()
-        return ("phone", payload["phone"]) if payload.get("phone") else None
-
-    @classmethod
-    def record_keys(cls, record: dict) -> list[Key]:
-        return email_phone_keys([record.get("email")], [record.get("phone")])
-
-    def read_inventory_page(self, cursor) -> tuple[list[tuple[Key, str]], int | None]:
-        # Oldest first, so records created meanwhile land on later pages, not shift them.
-        page = int(cursor or 1)
-        params = {"limit": 100, "page": page, "sort_by": "created_at", "sort_order": "asc"}
-        answer = self.request("lookup", "GET", "/contacts", params=params)
-        rows, has_next = self.read_page(answer.json_object, page)
-        found = [
-            (key, str(row["id"]))
-            for row in rows
-            if isinstance(row, dict) and row.get("id")
-            for key in self.record_keys(row)
-        ]
-        return found, (page + 1 if rows and has_next else None)
+        # Substring filters (ILIKE), so rows compared exactly; `phone` only the code documents.
+        key = self.duplicate_key(payload)
+        return key and self.find_exact("/contacts", field=key[0], value=key[1], params=dict([key]))
 
     def read_page(self, body: dict, page: int) -> tuple[list, bool]:
         # The code answers {data: [...], pagination}, the docs {data: {contacts, pagination}}.

@@ -1,12 +1,12 @@
 """Klen AI API v1 (docs/providers/klen.md).
 
-Klen has no duplicate key and never answers 409, so the engine matches a new contact against
-an inventory of Klen's contacts (or, while it is stale, looks the contact up) before creating
-it: that keeps a retried create from making a second contact. It finds contacts by email only.
+Klen has no duplicate key and never answers 409, so a new contact is matched against the
+inventory of Klen's contacts (a lookup while it is stale); it can search by email only.
 """
 
-from .base import INVENTORY, Adapter, Answer, Key, OptionField, email_phone_keys
+from .base import INVENTORY, Adapter, Answer, OptionField
 from .base_http import BearerToken
+from .base_inventory import Inventory
 
 
 class KlenAdapter(Adapter):
@@ -16,7 +16,7 @@ class KlenAdapter(Adapter):
     auth_scheme = BearerToken()
     option_fields = (OptionField("team_id", "The Klen team new contacts are assigned to."),)
     delete_path = None  # Klen documents no delete endpoint: its records stay
-    create_path = INVENTORY  # duplicates are accepted silently
+    create_path, inventory = INVENTORY, Inventory(keys=(("email", "email"),))
     # Documented codes, by class. 5xx (server_error) and 429 (rate_limit_exceeded) are
     # retryable by their status; 401/403 ones are auth by theirs.
     permanent_codes = (
@@ -83,27 +83,6 @@ class KlenAdapter(Adapter):
         if not email:
             return None
         return self.find_exact("/contacts", field="email", value=email, params={"search": email})
-
-    @classmethod
-    def duplicate_key(cls, payload: dict) -> Key | None:
-        email = (payload.get("email") or "").strip().lower()
-        return ("email", email) if email else None
-
-    @classmethod
-    def record_keys(cls, record: dict) -> list[Key]:
-        return email_phone_keys([record.get("email")], [])  # no lookup by phone at Klen
-
-    def read_inventory_page(self, cursor) -> tuple[list[tuple[Key, str]], int | None]:
-        page = int(cursor or 1)
-        answer = self.request("lookup", "GET", "/contacts", params={"limit": 100, "page": page})
-        rows, has_next = self.read_page(answer.json_object, page)
-        found = [
-            (key, str(row["id"]))
-            for row in rows
-            if isinstance(row, dict) and row.get("id") is not None
-            for key in self.record_keys(row)
-        ]
-        return found, (page + 1 if rows and has_next else None)
 
     def read_page(self, body: dict, page: int) -> tuple[list, bool]:
         return list(body.get("contacts") or []), page < int(body.get("pages") or 0)
