@@ -106,7 +106,9 @@ def create_first_step(
     return match.remote_id if match.known else LOOK
 
 
-def inventory_remember(*, connection: Connection, adapter: Adapter, payload: dict, remote_id: str):
+def inventory_remember(
+    *, connection: Connection, adapter: Adapter, payload: dict, remote_id: str
+) -> None:
     """Record that `remote_id` now holds `payload`: its keys point there, and keys it no
     longer has (an email changed) don't. Two queries, once the connection's inventory has
     been read or is being read: before, its first read will find the record anyway."""
