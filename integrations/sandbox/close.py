@@ -59,6 +59,9 @@ class CloseEmulator(JsonEmulator):
     label = "Close"
     persisted = ("contacts", "requests", "leads", "fields")
     root = "/api/v1"
+    # The docs' example: 20 requests a second per key (limits per endpoint group, read from
+    # `RateLimit` at run time; the sandbox counts every endpoint together).
+    documented_limit = (20, 1.0)
 
     def reset(self) -> None:
         super().reset()
@@ -86,9 +89,10 @@ class CloseEmulator(JsonEmulator):
         return {"RateLimit": f"limit={limit}, remaining={remaining}, reset={reset}"}
 
     def rate_limited(self, *, limit: int, reset: float) -> Reply:
+        window = self.faults.rate_window
         legacy = {
             "rate_reset": reset,
-            "message": f"API call count exceeded for this {self.faults.rate_window} second window",
+            "message": f"API call count exceeded for this {window:g} second window",
             "rate_limit": limit,
             "rate_window": self.faults.rate_window,
             "rate_limit_type": "key",

@@ -93,5 +93,10 @@ class JsonEmulator(Emulator):
         return None
 
 
+def window_words(seconds: float) -> str:
+    """A rate window as a 429's message words it: "hour", "minute", or "15 seconds"."""
+    return {3600: "hour", 60: "minute", 1: "second"}.get(seconds, f"{seconds:g} seconds")
+
+
 def now_iso() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
