@@ -46,7 +46,13 @@ class Connection(models.Model):
         default=dict, blank=True, help_text="Provider-specific settings, as a JSON object."
     )
     concurrency = models.PositiveSmallIntegerField(
-        default=2, help_text="Pushes to this connection running at once, across all workers."
+        null=True,
+        blank=True,
+        default=None,
+        help_text=(
+            "Pushes to this connection running at once, across all workers. Leave empty for "
+            "as many as its pace needs (2 to 8)."
+        ),
     )
     audience = models.TextField(
         blank=True,

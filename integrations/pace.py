@@ -9,6 +9,7 @@ it resets. A rate set by staff is a ceiling; 0 turns our pacing off.
 """
 
 import datetime
+import math
 from typing import NamedTuple
 
 from django.db.models import Q, Value
@@ -24,6 +25,10 @@ from .providers.base_rate import RateWindow
 REWRITE_SHARE = 0.1
 # Seconds: a window said to reset sooner is taken to reset in this long (clocks, rounding).
 MIN_RESET = 0.1
+# A connection left without a concurrency runs as many pushes at once as its pace needs when
+# each of its requests, with the push's own work around it, takes this long; within AUTO_SLOTS.
+AUTO_SLOT_SECONDS = 0.3
+AUTO_SLOTS = (2, 8)
 
 
 class Pace(NamedTuple):
@@ -56,14 +61,36 @@ def connection_pace(connection: Connection) -> Pace:
     return Pace(ceiling, "ceiling") if ceiling and ceiling < pace.rate else pace
 
 
-def rate_learn(*, connection: Connection, window: RateWindow) -> None:
-    """Follow the rate window one of the connection's answers described."""
+def connection_concurrency(connection: Connection) -> int:
+    """Pushes the connection runs at once: the number staff set, or as many as its pace in
+    force needs (a fixed two of old kept a fast provider at a fraction of its limit)."""
+    if connection.concurrency is not None:
+        return max(1, connection.concurrency)
+    least, most = AUTO_SLOTS
+    rate = connection_pace(connection).rate
+    if rate is None:  # our pacing is off: nothing to size by
+        return least
+    return max(least, min(most, math.ceil(rate * AUTO_SLOT_SECONDS)))
+
+
+def in_flight(connection: Connection, seconds: float) -> int:
+    """Requests that may be on their way, not counted in the `remaining` of an answer that
+    took `seconds`: the push's own next one (booked with its first), what the others can
+    send at the pace meanwhile, one more for rounding; never more than the connection's
+    pushes at once."""
+    rate = connection_pace(connection).rate or 0.0
+    return min(connection_concurrency(connection), 2 + math.ceil(rate * max(0.0, seconds)))
+
+
+def rate_learn(*, connection: Connection, window: RateWindow, seconds: float = 0.0) -> None:
+    """Follow the rate window one of the connection's answers described (an answer that
+    took `seconds`)."""
     if connection.rate_limit == 0:
         return  # staff turned pacing off: only a 429's wait holds the connection
     now = timezone.now()
     reset = datetime.timedelta(seconds=window.reset)
     # Requests of other workers may be in flight, not yet counted in `remaining`.
-    usable = window.remaining - max(1, connection.concurrency)
+    usable = window.remaining - in_flight(connection, seconds)
     if usable <= 0:
         # Spent: nothing more until the window resets (only ever moves the schedule forward).
         Connection.objects.filter(

@@ -22,7 +22,7 @@ RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset
 def test_each_provider_has_its_documented_limit_and_a_scale_shortens_the_window():
     assert GetRazeEmulator.documented_rate_knobs() == {"rate_limit": 1000, "rate_window": 3600}
     assert GetRazeEmulator.documented_rate_knobs(60) == {"rate_limit": 1000, "rate_window": 60}
-    assert CloseEmulator.documented_rate_knobs() == {"rate_limit": 20, "rate_window": 1}
+    assert CloseEmulator.documented_rate_knobs() == {"rate_limit": 100, "rate_window": 5}
     assert KlenEmulator.documented_rate_knobs() == {"rate_limit": 60, "rate_window": 60}
     # Contactship documents none: no limit.
     assert ContactshipEmulator.documented_rate_knobs(60) == {"rate_limit": 0}
@@ -69,8 +69,8 @@ def test_close_sends_its_ratelimit_header_and_a_429_with_retry_after(sandbox_ser
     fields = dict(
         part.strip().split("=") for part in close_get(box).headers["RateLimit"].split(",")
     )
-    assert (fields["limit"], int(fields["remaining"]) >= 18) == ("20", True)
-    assert 0 <= float(fields["reset"]) <= 1  # the rest of a one-second window, in decimals
+    assert (fields["limit"], int(fields["remaining"]) >= 98) == ("100", True)
+    assert 0 <= float(fields["reset"]) <= 5  # the rest of a 5-second window, in decimals
 
     box.faults(rate_limit=1, rate_window=3600)
     close_get(box)
@@ -137,7 +137,7 @@ def test_run_sandbox_sets_documented_limits_scaled_and_overridden_per_provider()
         "getraze": {"rate_limit": 1000, "rate_window": 60},
         "contactship": {"rate_limit": 5, "rate_window": 2},
         "klen": {"rate_limit": 30, "rate_window": 60},
-        "close": {"rate_limit": 20, "rate_window": 1},
+        "close": {"rate_limit": 100, "rate_window": 5},
     }
     # A bare number applies to every provider, as before.
     plain = rate_knobs(options(rate_limit=["600"], rate_window=["10"]))
@@ -157,3 +157,11 @@ def test_run_sandbox_sets_documented_limits_scaled_and_overridden_per_provider()
 def test_run_sandbox_refuses_bad_rate_options_clearly(given, message):
     with pytest.raises(CommandError, match=message):
         rate_knobs(options(**given))
+
+
+def test_an_injected_failure_carries_the_rate_headers_as_any_answer_does(sandbox_server):
+    box = provider_sandbox(sandbox_server, "getraze")
+    box.faults(**GetRazeEmulator.documented_rate_knobs(60), fail_next=1)
+    failed = getraze_get(box)
+    assert failed.status_code == 500
+    assert failed.headers["X-RateLimit-Remaining"] == "999"

@@ -10,7 +10,7 @@ from ..audience import audience_contacts
 from ..connections import connection_resume
 from ..links import links_enqueue_pending
 from ..models import Connection
-from ..pace import connection_pace
+from ..pace import connection_concurrency, connection_pace
 from ..providers import adapter_class
 from . import pages
 from .contacts import AUDIENCE_PARAMETER
@@ -153,7 +153,10 @@ class ConnectionAdmin(admin.ModelAdmin):
     def pace(self, obj):
         if obj is None or obj.pk is None:
             return "The provider's documented limit, until its answers say more."
-        return connection_pace(obj).describe(adapter_class(obj.provider).label)
+        pace = connection_pace(obj).describe(adapter_class(obj.provider).label)
+        slots = connection_concurrency(obj)
+        chosen = "set" if obj.concurrency is not None else "as the pace needs"
+        return f"{pace} {slots} pushes at once ({chosen})."
 
     @admin.display(description="Contacts in the audience")
     def audience_count(self, obj):

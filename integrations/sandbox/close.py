@@ -59,9 +59,10 @@ class CloseEmulator(JsonEmulator):
     label = "Close"
     persisted = ("contacts", "requests", "leads", "fields")
     root = "/api/v1"
-    # The docs' example: 20 requests a second per key (limits per endpoint group, read from
-    # `RateLimit` at run time; the sandbox counts every endpoint together).
-    documented_limit = (20, 1.0)
+    # The docs' example: 20 requests a second per key, over the window of their header's
+    # example (`limit=100, remaining=50, reset=5`): 100 requests every 5 s. Close's limits are
+    # per endpoint group, read from `RateLimit` at run time; the sandbox counts them together.
+    documented_limit = (100, 5.0)
 
     def reset(self) -> None:
         super().reset()

@@ -77,8 +77,8 @@ class Command(BaseCommand):
             "--documented-rates",
             action="store_true",
             help="Each provider enforces its documented rate limit and sends its documented "
-            "rate headers: GetRaze 1,000 an hour (X-RateLimit-*), Close 20 a second "
-            "(RateLimit), Klen AI 60 a minute (no headers); Contactship documents none.",
+            "rate headers: GetRaze 1,000 an hour (X-RateLimit-*), Close 20 a second, 100 "
+            "every 5 s (RateLimit), Klen AI 60 a minute (no headers); Contactship documents none.",
         )
         parser.add_argument(
             "--rate-scale",
