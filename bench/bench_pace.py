@@ -40,7 +40,6 @@ from integrations.models import Connection, PushAttempt, RemoteLink
 PORT = int(os.environ.get("BENCH_PACE_PORT", "8443"))
 WORKERS = 4
 RETRY_TRIALS = int(os.environ.get("BENCH_PACE_RETRIES", "8"))
-LEAD = 5.0  # seconds before a window's start (half a short one) that the backlog is queued
 GETRAZE_SCALE = 60  # GetRaze's hour as a minute: 1,000 requests a minute
 # provider, base path, the sandbox's (limit, window), whether its answers advertise it, the
 # full windows measured, options a connection needs.
@@ -101,13 +100,15 @@ def paced_push(
     # More contacts than the run can send, even at one request each.
     ids = contacts()[: limit * (full + 2)]
     processes = workers_running(WORKERS, "--interval", "0.05")
+    attempts = PushAttempt.objects.filter(link__connection=target)
     try:
-        # Queued a few seconds before a window starts: the first, partial, window is where a
-        # pace is first learned; the run then spans `full` whole ones.
-        while (-time.time()) % window > min(LEAD, window / 2):
-            time.sleep(0.05)
-        first = time.time()
         links_mark_pending(contacts=ids, connections=[target])
+        # Measured from the first request (queueing thousands of pushes takes seconds): the
+        # rest of its window, where the pace is first learned, then `full` whole windows.
+        deadline = time.time() + 120
+        while not attempts.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        first = attempts.earliest("started_at").started_at.timestamp()
         end = (first // window + full + 1) * window
         while time.time() < end + 0.5:
             time.sleep(0.2)
@@ -115,7 +116,6 @@ def paced_push(
         stop(processes)
         # The backlog left queued: the next run's workers must not spend their time on it.
         DBTaskResult.objects.filter(enqueued_at__gte=began).delete()
-    attempts = PushAttempt.objects.filter(link__connection=target)
     # The sandbox counts a request when it arrives, just after the attempt row is written.
     sent = [
         (started.timestamp(), status)

@@ -21,9 +21,7 @@ def adapter_for(connection: Connection, **kwargs) -> Adapter:
         # What an adapter learns for later pushes (Close's lead per company) is kept here.
         references=ConnectionReferences(connection),
         # What each answer says of the provider's rate window sets the connection's pace.
-        pace=lambda window, seconds: rate_learn(
-            connection=connection, window=window, seconds=seconds
-        ),
+        pace=lambda window: rate_learn(connection=connection, window=window),
         **kwargs,
     )
 

@@ -73,24 +73,16 @@ def connection_concurrency(connection: Connection) -> int:
     return max(least, min(most, math.ceil(rate * AUTO_SLOT_SECONDS)))
 
 
-def in_flight(connection: Connection, seconds: float) -> int:
-    """Requests that may be on their way, not counted in the `remaining` of an answer that
-    took `seconds`: the push's own next one (booked with its first), what the others can
-    send at the pace meanwhile, one more for rounding; never more than the connection's
-    pushes at once."""
-    rate = connection_pace(connection).rate or 0.0
-    return min(connection_concurrency(connection), 2 + math.ceil(rate * max(0.0, seconds)))
-
-
-def rate_learn(*, connection: Connection, window: RateWindow, seconds: float = 0.0) -> None:
-    """Follow the rate window one of the connection's answers described (an answer that
-    took `seconds`)."""
+def rate_learn(*, connection: Connection, window: RateWindow) -> None:
+    """Follow the rate window one of the connection's answers described."""
     if connection.rate_limit == 0:
         return  # staff turned pacing off: only a 429's wait holds the connection
     now = timezone.now()
     reset = datetime.timedelta(seconds=window.reset)
-    # Requests of other workers may be in flight, not yet counted in `remaining`.
-    usable = window.remaining - in_flight(connection, seconds)
+    # Requests of other pushes may be in flight, or booked and about to go, not yet counted
+    # in `remaining`: one a slot. (Fewer, estimated from the pace and the answer's time, let
+    # a 429 through at a window's end in the benchmark.)
+    usable = window.remaining - connection_concurrency(connection)
     if usable <= 0:
         # Spent: nothing more until the window resets (only ever moves the schedule forward).
         Connection.objects.filter(

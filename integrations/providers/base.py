@@ -95,7 +95,7 @@ class Adapter(HttpClient):
         session: requests.Session | None = None,
         observer: Observer | None = None,
         throttle: Callable[[], None] | None = None,
-        pace: Callable[[RateWindow, float], None] | None = None,
+        pace: Callable[[RateWindow], None] | None = None,
         timeout: float | None = None,
         references: References | None = None,
     ):

@@ -104,7 +104,7 @@ class HttpClient:
         session: requests.Session | None = None,
         observer: Observer | None = None,
         throttle: Callable[[], None] | None = None,
-        pace: Callable[[RateWindow, float], None] | None = None,
+        pace: Callable[[RateWindow], None] | None = None,
         timeout: float | None = None,
     ):
         self.base_url = base_url.rstrip("/")
@@ -112,8 +112,7 @@ class HttpClient:
         self.session = session or session_for((type(self).__name__, self.base_url))
         self.observer = observer
         self.throttle = throttle
-        # Told the rate window each answer describes, if any, and the seconds the answer took.
-        self.pace = pace
+        self.pace = pace  # told the rate window each answer describes, if any
         self.timeout = timeout or settings.INTEGRATIONS["HTTP_TIMEOUT"]
 
     def __repr__(self) -> str:  # never shows the key
@@ -162,7 +161,7 @@ class HttpClient:
             )
             window = rate_window(answer.headers) if self.pace is not None else None
             if window is not None:
-                self.pace(window, time.monotonic() - started)
+                self.pace(window)
         except ProviderError as exc:
             error = exc
         except Exception:
