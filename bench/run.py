@@ -12,6 +12,7 @@ import timeit
 import bench_admin
 import bench_api
 import bench_import
+import bench_pace
 import bench_push
 import bench_ratelimit
 import dataset
@@ -38,7 +39,7 @@ def main() -> None:
     print(
         f"  dataset: {dataset.ensure_dataset(size):,} contacts (2 phones, 3 tags, 5 custom fields)"
     )
-    for module in (bench_admin, bench_api, bench_push, bench_ratelimit, bench_import):
+    for module in (bench_admin, bench_api, bench_push, bench_ratelimit, bench_pace, bench_import):
         dataset.vacuum()
         print(f"{module.__name__}:")
         module.run()

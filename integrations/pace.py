@@ -5,7 +5,8 @@ the rate window the provider's answers describe (providers.base_rate): what is l
 window, spread over the time until it resets, less what may be in flight. Every worker books
 the same schedule (throttle.rate_reserve), so that pace holds across all of them: a limit the
 provider advertises is reached and not exceeded. A window used up holds the connection until
-it resets. A rate set by staff is a ceiling; 0 turns our pacing off.
+it resets. A rate set by staff is a ceiling; 0 turns our pacing off. A connection left
+without a concurrency runs as many pushes at once as that pace needs.
 """
 
 import datetime

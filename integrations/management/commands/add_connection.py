@@ -40,7 +40,11 @@ class Command(BaseCommand):
             help="Create or set it disabled (an update without it leaves it as it is).",
         )
         parser.add_argument("--enabled", action="store_false", dest="disabled")
-        parser.add_argument("--concurrency", type=int)
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            help="Pushes at once across all workers (default: as many as the pace needs).",
+        )
         parser.add_argument(
             "--rate-limit",
             type=float,
