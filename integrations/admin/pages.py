@@ -22,6 +22,7 @@ from crm.models import Contact, CustomField
 
 from ..connections import connection_check
 from ..crypto import SecretUnreadable
+from ..dry_run import push_dry_run
 from ..models import PushBatch
 from ..providers import ProviderError, adapter_class
 from ..push_batches import push_batch_create
@@ -124,7 +125,14 @@ def contacts_push_form(model_admin, request, queryset):
     """The "Push to provider…" action: choose connections, queue, then watch the progress."""
     select_across = request.POST.get("select_across", "0")
     selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
-    if "apply" in request.POST:
+    dry_runs = None
+    if "dry_run" in request.POST:  # the "Dry run" button: counts for the chosen connections
+        form = PushForm(request.POST)
+        if form.is_valid():
+            dry_runs = push_dry_run(
+                connections=form.cleaned_data["connections"].order_by("name"), contacts=queryset
+            )
+    elif "apply" in request.POST:
         form = PushForm(request.POST)
         if form.is_valid():
             connections = list(form.cleaned_data["connections"])
@@ -154,6 +162,7 @@ def contacts_push_form(model_admin, request, queryset):
         # the page's ticks (a page of them at most) go back too, as the action protocol wants.
         selected=selected,
         select_across=select_across,
+        dry_runs=dry_runs,
         action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
         media=model_admin.media + form.media,
     )
