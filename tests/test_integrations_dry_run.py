@@ -3,9 +3,11 @@ equal what the push then does, over real HTTP against the sandbox through the re
 it sends and writes nothing; its queries don't grow with the contacts; the admin page shows
 it, for ticked contacts and for "select all" across a filtered list."""
 
+import re
 from collections import Counter
 
 import pytest
+import requests
 from django.contrib.admin import helpers
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
@@ -156,3 +158,162 @@ def test_the_dry_run_counts_what_the_push_then_does(
     assert outcomes(contactship_box, contactship, selection, since=sent[contactship_box]) == (
         counted(contactship_run)
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_update_only_counts_lookups_which_the_push_splits_into_found_and_skipped(
+    sandbox, time_machine, django_user_model
+):
+    connection = make_connection(sandbox, "Known only", "getraze", mode="update_only")
+    known, unknown = person("Known"), person("Unknown")
+    at_getraze = {"name": "Known Old", "email": "known@example.com", "source": "other"}
+    requests.post(
+        sandbox.base_url + "/contacts",
+        json=at_getraze,
+        headers={"X-API-Key": SANDBOX_KEY},
+        timeout=5,
+    ).raise_for_status()
+    selection = Contact.objects.filter(pk__in=[known.pk, unknown.pk])
+
+    [run] = push_dry_run(connections=[connection], contacts=selection)
+    # Which of them GetRaze has, only its lookup tells: both are "looked up".
+    assert (run.look_up, run.create, run.update) == (2, 0, 0)
+
+    push_batch_create(
+        contacts=selection,
+        connections=[connection],
+        created_by=django_user_model.objects.create_user("staff"),
+        select_across=False,
+        contact_ids=[known.pk, unknown.pk],
+    )
+    settle(connection, time_machine)
+    states = dict(RemoteLink.objects.values_list("contact_id", "last_error_code"))
+    assert states == {known.pk: "", unknown.pk: "not_at_provider"}
+    assert RemoteLink.objects.get(contact=known).state == "synced"
+
+
+def test_a_new_link_is_created_or_matched_as_the_seam_says(db, monkeypatch):
+    """The one place an inventory of the provider's records would decide (new_record_action)."""
+    from integrations import dry_run
+
+    connection = Connection.objects.create(name="G", provider="getraze", base_url="http://x")
+    contact = person("Ada")
+    [run] = push_dry_run(connections=[connection], contacts=[contact.pk])
+    assert run.counts == Counter({CREATE: 1})
+
+    monkeypatch.setattr(dry_run, "new_record_action", lambda **kwargs: LOOK_UP)
+    [run] = push_dry_run(connections=[connection], contacts=[contact.pk])
+    assert run.counts == Counter({LOOK_UP: 1})
+
+
+def test_the_dry_runs_adapters_cannot_send(db):
+    with pytest.raises(RuntimeError, match="A dry run sends nothing"):
+        NothingSent().get("http://127.0.0.1:9/contacts")
+
+
+def many_contacts(number: int, start: int = 0) -> list[int]:
+    """Contacts with tags, phone numbers and custom fields, as the payloads read them."""
+    vip, other = Tag.objects.get_or_create(name="vip")[0], Tag.objects.get_or_create(name="x")[0]
+    contacts = Contact.objects.bulk_create(
+        Contact(first_name=f"C{n}", email=f"c{n}@example.com", custom_fields={"plan": "pro"})
+        for n in range(start, start + number)
+    )
+    Contact.tags.through.objects.bulk_create(
+        Contact.tags.through(contact_id=c.pk, tag_id=(vip if n % 2 else other).pk)
+        for n, c in enumerate(contacts)
+    )
+    PhoneNumber.objects.bulk_create(
+        PhoneNumber(contact=c, number=f"+1415555{n % 10_000:04d}", is_primary=True)
+        for n, c in enumerate(contacts)
+    )
+    return [c.pk for c in contacts]
+
+
+def test_queries_grow_with_chunks_of_contacts_never_per_contact(db):
+    """Per chunk: the contacts, their tags, their phone numbers, their links, and one per
+    connection with an audience. Besides: the selection's ids and Contactship's field types."""
+    connections = [
+        Connection.objects.create(name="G", provider="getraze", audience="tag=vip"),
+        Connection.objects.create(name="C", provider="contactship"),
+        Connection.objects.create(name="K", provider="klen", options={"team_id": 1}),
+        Connection.objects.create(name="L", provider="close"),
+    ]
+    ids = many_contacts(CHUNK + 10)
+    RemoteLink.objects.bulk_create(
+        RemoteLink(contact_id=pk, connection=connections[0], remote_id=f"r{pk}", state="synced")
+        for pk in ids[:50]
+    )
+
+    def queries(contact_ids) -> int:
+        with CaptureQueriesContext(db_connection) as captured:
+            runs = push_dry_run(
+                connections=connections, contacts=Contact.objects.filter(pk__in=contact_ids)
+            )
+        assert all(run.contacts == len(contact_ids) for run in runs)
+        return len(captured)
+
+    few, many = queries(ids[:20]), queries(ids)
+    chunks = -(-len(ids) // CHUNK)
+    per_chunk = 4 + 1  # contacts, tags, phone numbers, links; G's audience
+    assert few == 2 + per_chunk
+    assert many == 2 + chunks * per_chunk
+    [g, *_] = push_dry_run(connections=connections, contacts=ids)
+    assert (g.update, g.outside) == (25, len(ids) // 2)
+
+
+# --- the admin page -----------------------------------------------------------------------------
+
+
+def dry_run_post(client, connections, query: str = "", **data):
+    posted = {
+        "action": "push_to_provider",
+        "index": "0",
+        "apply": "1",  # the page's hidden field: the "Dry run" button wins over it
+        "dry_run": "Dry run",
+        "connections": [c.pk for c in connections],
+        **data,
+    }
+    return client.post(CONTACTS + query, posted)
+
+
+def test_the_page_shows_the_dry_run_of_a_select_all_and_queues_nothing(staff_client, db):
+    connection = Connection.objects.create(
+        name="<script>alert(1)</script>", provider="contactship", auto_push=False
+    )
+    ids = many_contacts(30)
+    Contact.objects.create(first_name="Cust", email="cust@example.com", stage="customer")
+    PhoneNumber.objects.filter(contact_id__in=ids[:5]).delete()
+    response = dry_run_post(
+        staff_client,
+        [connection],
+        "?stage__exact=lead",
+        select_across="1",
+        **{helpers.ACTION_CHECKBOX_NAME: [ids[0]]},
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="dry-run"' in html
+    assert 'data-count="create">25<' in html  # the customer is not in the filtered list
+    assert "Contactship requires a phone number \u00d7 5" in html
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert not RemoteLink.objects.exists() and not DBTaskResult.objects.exists()
+    # The page still carries the selection and the choice, for the push after the dry run.
+    assert 'name="select_across" value="1"' in html
+    assert re.search(rf'name="connections" value="{connection.pk}"[^>]*checked', html)
+
+
+def test_a_dry_run_needs_a_connection(staff_client, db):
+    Connection.objects.create(name="G", provider="getraze", auto_push=False)
+    contact = person("Ada")
+    response = dry_run_post(staff_client, [], **{helpers.ACTION_CHECKBOX_NAME: [contact.pk]})
+    assert response.status_code == 200
+    assert "This field is required" in response.content.decode()
+    assert 'id="dry-run"' not in response.content.decode()
+
+
+def test_the_ticked_contacts_are_dry_run(staff_client, db):
+    connection = Connection.objects.create(name="G", provider="getraze", auto_push=False)
+    ids = many_contacts(10)
+    response = dry_run_post(staff_client, [connection], **{helpers.ACTION_CHECKBOX_NAME: ids[:3]})
+    assert 'data-count="create">3<' in response.content.decode()
