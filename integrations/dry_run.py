@@ -110,13 +110,16 @@ def push_dry_run(
         contact_ids = list(contacts.order_by().values_list("pk", flat=True))
     else:
         contact_ids = list(dict.fromkeys(contacts))
+    # What settled_without_request reads of a link the push creates: no remote record yet.
+    # One unsaved instance per connection, read and never saved.
+    unlinked = [RemoteLink(connection=run.connection) for run in runs]
     for chunk in _chunks(contact_ids, reserved=len(runs)):
         by_pk = Contact.objects.prefetch_related("tags", "phone_numbers").in_bulk(chunk)
         links = _links(chunk, [run.connection for run in runs])
-        for run, adapter in zip(runs, adapters, strict=True):
+        for run, adapter, new in zip(runs, adapters, unlinked, strict=True):
             inside = audience_includes(run.connection, by_pk)
             for contact in by_pk.values():
-                link = links.get((contact.pk, run.connection.pk))
+                link = links.get((contact.pk, run.connection.pk), new)
                 _count(run, adapter, contact, link, inside=contact.pk in inside)
     return runs
 
@@ -176,14 +179,10 @@ def _links(contact_ids: list[int], connections: list[Connection]) -> dict:
     return found
 
 
-def _count(
-    run: DryRun, adapter: Adapter, contact: Contact, link: RemoteLink | None, *, inside: bool
-) -> None:
+def _count(run: DryRun, adapter: Adapter, contact: Contact, link: RemoteLink, *, inside: bool):
     """Count what the push does for one contact, in link_push's order of decisions."""
     connection = run.connection
     run.contacts += 1
-    if link is None:  # the push creates the link: no remote record yet
-        link = RemoteLink(contact_id=contact.pk, connection=connection)
     if not inside:
         run.counts[OUTSIDE] += 1
         deletes = connection.on_leave == Connection.OnLeave.DELETE and link.remote_id
