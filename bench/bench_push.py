@@ -262,17 +262,20 @@ def admin_dry_run() -> None:
         "dry_run": "Dry run",
         "connections": [str(target.pk)],
     }
-    samples = []
+    samples, cpu = [], []
     for _ in range(3):  # the median of three: one request is a second's worth of noise
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         response = client.post(f"/admin/crm/contact/?id__lte={ids[-1]}", data)
         samples.append(time.perf_counter() - started)
+        # This process's CPU (the request runs in it): on a loaded machine, the wall time
+        # is mostly waiting for a core.
+        cpu.append(time.process_time() - cpu_started)
         assert response.status_code == 200, response.status_code
         assert b'id="dry-run"' in response.content
     seconds = statistics.median(samples)
     report(
         f"admin 'Push to provider…' dry run on {len(ids):,} contacts: request",
-        f"{seconds:.2f} s",
+        f"{seconds:.2f} s (CPU {statistics.median(cpu):.2f} s)",
         "≤ 1.5 s",
         seconds <= 1.5 and len(ids) >= min(COUNT, 10_000),
     )
