@@ -206,6 +206,43 @@ def test_a_new_link_is_created_or_matched_as_the_seam_says(db, monkeypatch):
     assert run.counts == Counter({LOOK_UP: 1})
 
 
+def test_a_provider_without_a_delete_keeps_the_record_of_a_contact_that_left(db):
+    # Klen AI documents no delete: the push leaves the link skipped, the record stays.
+    contact = person("Ada")
+    klen = Connection.objects.create(
+        name="K", provider="klen", options={"team_id": 1}, audience="tag=vip", on_leave="delete"
+    )
+    getraze = Connection.objects.create(
+        name="G", provider="getraze", audience="tag=vip", on_leave="delete"
+    )
+    for connection in (klen, getraze):
+        RemoteLink.objects.create(contact=contact, connection=connection, remote_id="r1")
+    klen_run, getraze_run = push_dry_run(connections=[klen, getraze], contacts=[contact.pk])
+    assert (klen_run.outside, klen_run.remote_delete) == (1, 0)
+    assert (getraze_run.outside, getraze_run.remote_delete) == (1, 1)
+
+
+def test_what_holds_a_connections_pushes_back_is_noted(db):
+    from django.utils import timezone
+
+    paused = Connection.objects.create(name="P", provider="getraze", paused_at=timezone.now())
+    [run] = push_dry_run(connections=[paused], contacts=[person("Ada").pk])
+    assert run.notes == ["Paused: its pushes wait until it is resumed."]
+    assert run.create == 1  # what it will do once resumed
+
+
+def test_a_payload_that_cannot_be_built_is_counted_as_failing(db, monkeypatch):
+    from integrations.providers.getraze import GetRazeAdapter
+
+    def broken(self, contact):
+        raise ValueError("bad data")
+
+    monkeypatch.setattr(GetRazeAdapter, "build_payload", broken)
+    connection = Connection.objects.create(name="G", provider="getraze")
+    [run] = push_dry_run(connections=[connection], contacts=[person("Ada").pk])
+    assert (run.fails, run.create) == (1, 0)
+
+
 def test_the_dry_runs_adapters_cannot_send(db):
     with pytest.raises(RuntimeError, match="A dry run sends nothing"):
         NothingSent().get("http://127.0.0.1:9/contacts")
