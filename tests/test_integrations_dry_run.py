@@ -243,6 +243,16 @@ def test_a_payload_that_cannot_be_built_is_counted_as_failing(db, monkeypatch):
     assert (run.fails, run.create) == (1, 0)
 
 
+def test_a_webhook_connection_is_dry_run_too(db):
+    contact = person("Ada")
+    hook = Connection(name="W", provider="webhook", base_url="https://hooks.example.com/in")
+    hook.api_key = "whsec_" + "A" * 32
+    hook.auto_push = False
+    hook.save()
+    [run] = push_dry_run(connections=[hook], contacts=[contact.pk])
+    assert (run.create, run.fails, run.skipped_total) == (1, 0, 0)  # contact.created
+
+
 def test_the_dry_runs_adapters_cannot_send(db):
     with pytest.raises(RuntimeError, match="A dry run sends nothing"):
         NothingSent().get("http://127.0.0.1:9/contacts")
