@@ -173,13 +173,16 @@ def _links(contact_ids: list[int], connections: list[Connection]) -> dict:
     by_pk = {connection.pk: connection for connection in connections}
     rows = RemoteLink.objects.filter(contact_id__in=contact_ids, connection_id__in=by_pk)
     found = {}
-    for link in rows.only("contact_id", "connection_id", "remote_id", "payload_hash").order_by():
+    # Whole rows: a field left out would be read back link by link by whatever rule reads it.
+    for link in rows.order_by():
         link.connection = by_pk[link.connection_id]
         found[link.contact_id, link.connection_id] = link
     return found
 
 
-def _count(run: DryRun, adapter: Adapter, contact: Contact, link: RemoteLink, *, inside: bool):
+def _count(
+    run: DryRun, adapter: Adapter, contact: Contact, link: RemoteLink, *, inside: bool
+) -> None:
     """Count what the push does for one contact, in link_push's order of decisions."""
     connection = run.connection
     run.contacts += 1
