@@ -5,7 +5,7 @@ The push's own rules decide, not a copy of them: the audience (`audience_include
 adapter's payload (`build_payload`), its hash (`payload_hash`) and the rule for a push that
 needs no request (`push.settled_without_request`: the provider's skip reasons, unchanged by
 hash, create only). What is left needs a request; whether it is an update or a create is the
-link's remote ID, and for a contact without one, `new_record_action` says what the push tries.
+link's remote ID, and for a contact without one, `new_record_actions` says what the push tries.
 
 Built for bulk, as the push is: the selection's ids in one query, then per chunk of them one
 query for the contacts, one per related table the payloads read (tags, phone numbers) and one
@@ -118,27 +118,38 @@ def push_dry_run(
         links = _links(chunk, [run.connection for run in runs])
         for run, adapter, new in zip(runs, adapters, unlinked, strict=True):
             inside = audience_includes(run.connection, by_pk)
+            unmatched = []  # the payloads of contacts with no remote record linked yet
             for contact in by_pk.values():
                 link = links.get((contact.pk, run.connection.pk), new)
-                _count(run, adapter, contact, link, inside=contact.pk in inside)
+                payload = _count(run, adapter, contact, link, inside=contact.pk in inside)
+                if payload is not None:
+                    unmatched.append(payload)
+            if unmatched:
+                actions = new_record_actions(
+                    connection=run.connection, adapter=adapter, payloads=unmatched
+                )
+                run.counts.update(actions)
     return runs
 
 
-def new_record_action(*, connection: Connection, adapter: Adapter, payload: dict) -> str:
-    """What a push does for a contact with no remote record linked to `connection`.
+def new_record_actions(
+    *, connection: Connection, adapter: Adapter, payloads: list[dict]
+) -> list[str]:
+    """What a push does for each contact with no remote record linked to `connection` (their
+    payloads, a chunk at a time): a list of actions in the payloads' order.
 
     The push looks the payload's duplicate key up at the provider first, so what happens
     depends on the provider's records, which a dry run doesn't ask for (it sends nothing):
-    in the modes upsert and create only the contact is created, or matched to the record the
-    lookup finds (CREATE, counted as "created or matched"); in the mode update only it is
-    updated if the lookup finds it, else skipped (LOOK_UP).
+    in the modes "update or create" and "create only" the contact is created, or matched to
+    the record the lookup finds (CREATE, shown as "created or matched"); in the mode "update
+    only" it is updated if the lookup finds it, else skipped (LOOK_UP).
 
     The one place for knowing the provider's records ahead (an inventory of them): with it,
-    this would tell a match from a create, and an update-only contact found from one skipped.
+    this would tell a match from a create, and an update-only contact found from one skipped,
+    reading it once per chunk of payloads rather than once per contact.
     """
-    if connection.mode == Connection.Mode.UPDATE_ONLY:
-        return LOOK_UP
-    return CREATE
+    action = LOOK_UP if connection.mode == Connection.Mode.UPDATE_ONLY else CREATE
+    return [action] * len(payloads)
 
 
 def _adapter(run: DryRun) -> Adapter:
@@ -182,8 +193,9 @@ def _links(contact_ids: list[int], connections: list[Connection]) -> dict:
 
 def _count(
     run: DryRun, adapter: Adapter, contact: Contact, link: RemoteLink, *, inside: bool
-) -> None:
-    """Count what the push does for one contact, in link_push's order of decisions."""
+) -> dict | None:
+    """Count what the push does for one contact, in link_push's order of decisions; a contact
+    with no remote record linked yet is left to `new_record_actions`: its payload is returned."""
     connection = run.connection
     run.contacts += 1
     if not inside:
@@ -207,4 +219,5 @@ def _count(
     elif link.remote_id:
         run.counts[UPDATE] += 1
     else:
-        run.counts[new_record_action(connection=connection, adapter=adapter, payload=payload)] += 1
+        return payload
+    return None

@@ -193,7 +193,8 @@ def test_update_only_counts_lookups_which_the_push_splits_into_found_and_skipped
 
 
 def test_a_new_link_is_created_or_matched_as_the_seam_says(db, monkeypatch):
-    """The one place an inventory of the provider's records would decide (new_record_action)."""
+    """The one place an inventory of the provider's records would decide (new_record_actions),
+    called once per chunk of contacts."""
     from integrations import dry_run
 
     connection = Connection.objects.create(name="G", provider="getraze", base_url="http://x")
@@ -201,9 +202,16 @@ def test_a_new_link_is_created_or_matched_as_the_seam_says(db, monkeypatch):
     [run] = push_dry_run(connections=[connection], contacts=[contact.pk])
     assert run.counts == Counter({CREATE: 1})
 
-    monkeypatch.setattr(dry_run, "new_record_action", lambda **kwargs: LOOK_UP)
+    calls = []
+
+    def inventory(*, connection, adapter, payloads):
+        calls.append(len(payloads))
+        return [LOOK_UP] * len(payloads)
+
+    monkeypatch.setattr(dry_run, "new_record_actions", inventory)
     [run] = push_dry_run(connections=[connection], contacts=[contact.pk])
     assert run.counts == Counter({LOOK_UP: 1})
+    assert calls == [1]
 
 
 def test_a_provider_without_a_delete_keeps_the_record_of_a_contact_that_left(db):
