@@ -32,6 +32,9 @@ from .models import Connection, RemoteLink
 from .providers import Adapter, adapter_class
 from .push import Result, settled_without_request
 
+# Room left in a statement for an audience's own filter values (a few, in practice).
+AUDIENCE_PARAMETERS = 100
+
 # What the push does for one contact, as counted (skips are counted by their reason).
 CREATE = "create"  # no remote record linked: a lookup, then a create or a match (see below)
 LOOK_UP = "look_up"  # update only, no remote record linked: updated if found, else skipped
@@ -113,7 +116,8 @@ def push_dry_run(
     # What settled_without_request reads of a link the push creates: no remote record yet.
     # One unsaved instance per connection, read and never saved.
     unlinked = [RemoteLink(connection=run.connection) for run in runs]
-    for chunk in _chunks(contact_ids, reserved=len(runs)):
+    # A chunk's ids are bound beside the connections' ids (the links) or an audience's values.
+    for chunk in _chunks(contact_ids, reserved=len(runs) + AUDIENCE_PARAMETERS):
         by_pk = Contact.objects.prefetch_related("tags", "phone_numbers").in_bulk(chunk)
         links = _links(chunk, [run.connection for run in runs])
         for run, adapter, new in zip(runs, adapters, unlinked, strict=True):

@@ -4,6 +4,7 @@ it sends and writes nothing; its queries don't grow with the contacts; the admin
 it, for ticked contacts and for "select all" across a filtered list."""
 
 import re
+import sqlite3
 from collections import Counter
 
 import pytest
@@ -372,3 +373,29 @@ def test_the_ticked_contacts_are_dry_run(staff_client, db):
     ids = many_contacts(10)
     response = dry_run_post(staff_client, [connection], **{helpers.ACTION_CHECKBOX_NAME: ids[:3]})
     assert 'data-count="create">3<' in response.content.decode()
+
+
+@pytest.fixture
+def few_parameters():
+    """On SQLite, at most 999 parameters a statement, as in tests/test_selection_size.py: a
+    larger IN list fails there, as one past 65,535 does on PostgreSQL."""
+    if db_connection.vendor != "sqlite":
+        yield
+        return
+    db_connection.ensure_connection()
+    raw = db_connection.connection
+    before = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    yield
+    raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, before)
+
+
+def test_a_large_selection_stays_below_the_databases_parameter_limit(db, few_parameters):
+    """An audience's own values are bound beside a chunk's ids."""
+    connection = Connection.objects.create(
+        name="G", provider="getraze", auto_push=False, audience="tag=vip&stage=lead&has_phone=true"
+    )
+    many_contacts(2500)
+    [run] = push_dry_run(connections=[connection], contacts=Contact.objects.all())
+    assert run.contacts == 2500
+    assert (run.create, run.outside) == (1250, 1250)  # every other contact is tagged vip
