@@ -19,6 +19,7 @@ from crm.models import Contact
 
 from .. import crypto
 from ..adapters import payload_hash
+from ..mapping import mapping_text
 from ..models import Connection, RemoteLink
 from ..providers import ProviderError, adapter_class
 
@@ -36,7 +37,13 @@ class Preview:
     skipped: str = ""
     unchanged: bool = False
     error: str = ""
+    # Values left out because the provider can't take them (a tag outside Close's choices).
+    warnings: list[str] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def mapping(self) -> list[str]:
+        return mapping_text(self.connection.field_map)
 
 
 class RecordingSession(requests.Session):
@@ -98,9 +105,12 @@ def payload_preview(
         base_url=connection.base_url,
         api_key=api_key,
         options=connection.options,
+        field_map=connection.field_map,
+        provider_fields=connection.provider_fields,
         session=session,
     )
     payload = adapter.build_payload(contact)
+    preview.warnings = adapter.payload_warnings
     preview.skipped = adapter.skip_reason(payload) or ""
     if preview.skipped:
         return preview
