@@ -20,7 +20,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from crm.custom_values import date_convert, number_convert
+from crm.custom_values import date_convert, expected_value, number_convert
 from crm.models import CustomField
 
 SOURCE_KINDS = ("field", "cf", "const")
@@ -237,8 +237,9 @@ def close_value(definition: Mapping, value: Any) -> tuple[Any, str]:
         if ftype in ("date", "datetime"):
             return date_convert(value), ""
     except (ValueError, TypeError, ValidationError) as exc:
-        reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-        return None, f"{value!r} can't convert to {label}, a {ftype} field ({reason})."
+        reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else ""
+        reason = reason or expected_value("date" if ftype == "datetime" else ftype, ())
+        return None, f"{value!r} can't convert to {label}, a {ftype} field: {reason}"
     if ftype in ("user", "contact"):
         return None, f"{label} holds Close {ftype}s, which we have none of."
     text = str(value).lower() if isinstance(value, bool) else str(value)

@@ -174,7 +174,7 @@ def test_fetch_fields_lists_close_ids_keeps_them_and_suggests_a_mapping(
     # Kept on the connection, with each field's type and choices: the mapping's targets and
     # what each push checks its values against.
     close = Connection.objects.get(pk=sandbox_connections["close"].pk)
-    assert [f["id"] for f in close.provider_fields][0] == "cf_sandboxIndustry"
+    assert close.provider_fields[0]["id"] == "cf_sandboxIndustry"
     assert close.provider_fields[0]["type"] == "choices"
     assert "Software" in close.provider_fields[0]["choices"]
     assert close.provider_fields_fetched_at is not None
