@@ -104,7 +104,10 @@ def connection_fields_fetch(*, connection: Connection) -> list[dict]:
     """Read the provider's own fields (Close's contact custom fields) and keep them on the
     connection: the mapping's target choices, and what its values are checked against at each
     push (types, choices). Raises ProviderError or SecretUnreadable."""
-    fields = adapter_for(connection).fetch_fields()
+    adapter = adapter_for(connection)
+    if not hasattr(adapter, "fetch_fields"):
+        raise ValueError(f"{adapter.label} has no fields to fetch.")
+    fields = adapter.fetch_fields()
     connection.provider_fields, connection.provider_fields_fetched_at = fields, timezone.now()
     Connection.objects.filter(pk=connection.pk).update(
         provider_fields=fields, provider_fields_fetched_at=connection.provider_fields_fetched_at

@@ -292,6 +292,23 @@ def test_add_connection_refuses_an_invalid_mapping_clearly(db, fields):
     assert not Connection.objects.exists()
 
 
+def test_add_connection_fetches_closes_fields_and_checks_the_mapping_against_them(
+    sandbox_server, db
+):
+    box = provider_sandbox(sandbox_server, "close")
+    base = ["add_connection", "close", "--provider", "close", "--base-url", box.base_url]
+    base += ["--api-key", SANDBOX_KEY, "--fetch-fields"]
+    output = run(*base, "--map", "custom.cf_sandboxTags=field:tags")
+    assert "Fetched 4 contact fields of close." in output
+    connection = Connection.objects.get()
+    assert [f["name"] for f in connection.provider_fields][-1] == "Tags"
+    assert connection.field_map == entries("custom.cf_sandboxTags=field:tags")
+    with pytest.raises(CommandError, match="Close has no contact field cf_gone"):
+        call_command(*base, "--map", "custom.cf_gone=field:tags")
+    with pytest.raises(CommandError, match="--fetch-fields is for Close connections"):
+        call_command("add_connection", "k", "--provider", "klen", "--fetch-fields")
+
+
 def test_the_former_custom_field_map_option_becomes_the_mapping(db, fields):
     connection, _ = connection_upsert(
         name="close",

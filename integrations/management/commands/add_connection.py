@@ -97,8 +97,9 @@ class Command(BaseCommand):
             "--fetch-fields",
             action="store_true",
             help=(
-                "Close: read its contact fields first, so --map is checked against them and "
-                "each push checks values against their types and choices."
+                "Close: read its contact fields (after saving the other settings), so --map is "
+                "checked against them and each push checks values against their types and "
+                "choices (a value outside them is left out, with a warning on its link)."
             ),
         )
 
@@ -114,22 +115,32 @@ class Command(BaseCommand):
             if options[field] is not None:
                 fields[field] = options[field]
         field_map = [] if options["clear_map"] else None
+        settings = {
+            "name": name,
+            "provider": provider,
+            "api_key": api_key,
+            # Without --base-url: the official URL, or for a provider that has none (a
+            # webhook), the URL an update keeps.
+            "base_url": base_url or (None if exists and not default_base_url(provider) else ""),
+            "options": dict(parse_option(o) for o in options["option"]),
+            **fields,
+        }
+        if options["fetch_fields"] and provider != "close":
+            raise CommandError("--fetch-fields is for Close connections.")
         try:
             if options["map"]:
                 field_map = mapping_parse(options["map"])
-            if options["fetch_fields"]:
-                self.fetch_fields(name, provider)
-            connection, created = connection_upsert(
-                name=name,
-                provider=provider,
-                api_key=api_key,
-                # Without --base-url: the official URL, or for a provider that has none (a
-                # webhook), the URL an update keeps.
-                base_url=base_url or (None if exists and not default_base_url(provider) else ""),
-                options=dict(parse_option(o) for o in options["option"]),
-                field_map=field_map,
-                **fields,
-            )
+            if not options["fetch_fields"]:
+                connection, created = connection_upsert(**settings, field_map=field_map)
+            else:
+                # The settings first (the URL and key the fetch uses), then the fields, then
+                # the mapping, checked against them.
+                connection, created = connection_upsert(**settings)
+                self.fetch_fields(connection)
+                if field_map is not None:
+                    connection, _ = connection_upsert(
+                        name=name, provider=provider, field_map=field_map
+                    )
         except (ValueError, ValidationError) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(
@@ -144,12 +155,9 @@ class Command(BaseCommand):
         mapping = mapping_text(connection.field_map)
         self.stdout.write(f"  mapping {', '.join(mapping) if mapping else '(the default)'}")
 
-    def fetch_fields(self, name: str, provider: str) -> None:
-        connection = Connection.objects.filter(name=name).first()
-        if connection is None or provider != "close":
-            raise CommandError("--fetch-fields needs an existing Close connection.")
+    def fetch_fields(self, connection: Connection) -> None:
         try:
             fields = connection_fields_fetch(connection=connection)
         except (ProviderError, SecretUnreadable) as exc:
             raise CommandError(f"Fetching fields: {getattr(exc, 'message', exc)}") from None
-        self.stdout.write(f"Fetched {len(fields)} contact fields of {name}.")
+        self.stdout.write(f"Fetched {len(fields)} contact fields of {connection.name}.")
