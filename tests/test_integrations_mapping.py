@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from crm.models import Contact, CustomField
 from crm.services import contact_upsert
+from integrations.admin.preview import payload_preview
 from integrations.connections import connection_fields_fetch, connection_upsert
 from integrations.mapping import MappingInvalid
 from integrations.models import Connection, RemoteLink
@@ -194,6 +195,17 @@ def test_a_warning_is_kept_when_the_payload_is_unchanged(close):
     second = push(connection, contact)
     assert len(box.requests()) == sent  # nothing sent: the provider has this payload
     assert second.warnings == first.warnings != ""
+
+
+def test_the_preview_says_when_closes_fields_were_never_fetched(sandbox_server, fields):
+    connection, _ = connect(sandbox_server, "close", entries("custom.cf_sandboxTags=field:tags"))
+    preview = payload_preview(contact=ann(), connection=connection)
+    assert preview.unchecked and preview.warnings == []
+    assert '"brand-new-tag"' in preview.requests[-1]["body"]  # sent as it is: Close decides
+    connection_fields_fetch(connection=connection)
+    preview = payload_preview(contact=Contact.objects.get(), connection=connection)
+    assert not preview.unchecked
+    assert preview.warnings == ["tag 'brand-new-tag' is not a choice of Close field Tags."]
 
 
 # --- invalid mappings ----------------------------------------------------------------------

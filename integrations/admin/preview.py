@@ -39,6 +39,7 @@ class Preview:
     error: str = ""
     # Values left out because the provider can't take them (a tag outside Close's choices).
     warnings: list[str] = field(default_factory=list)
+    unchecked: bool = False
     requests: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -111,6 +112,11 @@ def payload_preview(
     )
     payload = adapter.build_payload(contact)
     preview.warnings = adapter.payload_warnings
+    rules = adapter.mapping_rules
+    # Close's fields never fetched: its values go as they are, unchecked against its choices.
+    preview.unchecked = bool(
+        rules and rules.values == "close" and adapter.field_map and adapter.provider_fields is None
+    )
     preview.skipped = adapter.skip_reason(payload) or ""
     if preview.skipped:
         return preview
