@@ -76,7 +76,8 @@ class Rules:
 
     prefix: str
     values: str
-    key_pattern: str = r"[A-Za-z0-9_][A-Za-z0-9_ .-]{0,99}"
+    # Letters of any script (Contactship's own example names an item "dirección").
+    key_pattern: str = r"\w[\w .-]{0,99}"
     key_example: str = "plan"
 
 
@@ -179,7 +180,7 @@ def _target_problems(
             return [f"Close has no contact field {key} (as last fetched)."]
         return []
     if not re.fullmatch(rules.key_pattern, key):
-        return [f"the key after {rules.prefix} must be letters, digits, _ . - or spaces."]
+        return [f"the key after {rules.prefix} is letters, digits, _ . - or spaces (100 at most)."]
     return []
 
 

@@ -119,6 +119,7 @@ def test_contactship_items_are_typed_by_their_source_and_replace_a_built_in_one(
         "additional_data.renewal_date=cf:renewal",
         "additional_data.company=const:Acme Holding",
         "additional_data.plan=cf:plan",
+        "additional_data.ciudad de envío=field:city",  # any script, as Contactship's own example
     )
     connection, box = connect(sandbox_server, "contactship", mapping)
 
@@ -128,6 +129,7 @@ def test_contactship_items_are_typed_by_their_source_and_replace_a_built_in_one(
     assert items["renewal_date"] == ("date", "2027-01-31")
     assert items["company"] == ("text", "Acme Holding")  # the constant, not the built-in item
     assert items["plan"] == ("text", "pro")
+    assert items["ciudad de envío"] == ("text", "Oslo")
     assert "seats" not in items  # not mapped: the default's custom fields are replaced
     assert items["tags"] == ("text", "brand-new-tag, vip")  # built-in items stay
 
@@ -223,6 +225,7 @@ def test_the_service_refuses_an_invalid_mapping_naming_each_problem(sandbox_serv
                 "custom_context.y=const:",
                 "custom_context.z=plan",
                 "custom_context.z=cf:plan",
+                "custom_context.=cf:plan",
             ),
         )
     assert [m for _, m in invalid.value.errors] == [
@@ -236,6 +239,8 @@ def test_the_service_refuses_an_invalid_mapping_naming_each_problem(sandbox_serv
         "custom_context.y=const:: a constant needs a text after const:.",
         "custom_context.z=plan: a source is field:<name>, cf:<key> or const:<text>.",
         "custom_context.z=cf:plan: custom_context.z is mapped twice.",
+        "custom_context.=cf:plan: the key after custom_context. is letters, digits, _ . - or "
+        "spaces (100 at most).",
     ]
     assert not Connection.objects.exists()
     with pytest.raises(MappingInvalid, match="Webhook connections take no field mapping"):
