@@ -149,6 +149,9 @@ def mapping_validate(
     errors: list[tuple[int | None, str]] = []
     cleaned, seen = [], set()
     for index, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            errors.append((index, f'{entry!r}: an entry is {{"target": …, "source": …}}.'))
+            continue
         target = str(entry.get("target") or "").strip()
         source = str(entry.get("source") or "").strip()
         problems = _target_problems(rules, label, target, fields, provider_fields is not None)

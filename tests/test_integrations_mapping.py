@@ -243,6 +243,8 @@ def test_the_service_refuses_an_invalid_mapping_naming_each_problem(sandbox_serv
         "spaces (100 at most).",
     ]
     assert not Connection.objects.exists()
+    with pytest.raises(MappingInvalid, match="an entry is"):
+        connect(sandbox_server, "klen", ["custom_context.plan=cf:plan"])
     with pytest.raises(MappingInvalid, match="Webhook connections take no field mapping"):
         connection_upsert(
             name="hook",
