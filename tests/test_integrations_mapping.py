@@ -416,6 +416,17 @@ def test_at_close_the_admin_offers_the_fetched_fields_as_targets(close, staff_cl
     assert '<option value="custom.cf_sandboxTags" selected>Tags (choices, several values)' in page
     assert "4 fields, fetched" in page
 
+    rows = mapping_rows(("custom.cf_sandboxDealSize", "cf:plan", ""))
+    response = staff_client.post(url, form_data(connection, **rows))
+    assert response.context["adminform"].form.errors["field_map"] == [
+        "Row 1: custom.cf_sandboxDealSize=cf:plan: a text value can't convert to Close field "
+        "Deal size, a number field."
+    ]
+    rows = mapping_rows(("custom.cf_sandboxDealSize", "cf:seats", ""))
+    assert staff_client.post(url, form_data(connection, **rows)).status_code == 302
+    connection.refresh_from_db()
+    assert connection.field_map == entries("custom.cf_sandboxDealSize=cf:seats")
+
 
 # --- the migration -------------------------------------------------------------------------
 
