@@ -53,6 +53,8 @@ class DryRun:
     contacts: int = 0
     counts: Counter = field(default_factory=Counter)
     skipped: Counter = field(default_factory=Counter)  # {reason: contacts}
+    # {warning: contacts}: values the mapping leaves out of payloads that are sent
+    warnings: Counter = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -90,7 +92,24 @@ class DryRun:
     @property
     def skipped_reasons(self) -> list[tuple[str, int]]:
         """The reasons, most frequent first (then alphabetical, so the order is stable)."""
-        return sorted(self.skipped.items(), key=lambda item: (-item[1], item[0]))
+        return _most_first(self.skipped)
+
+    @property
+    def top_warnings(self) -> list[tuple[str, int]]:
+        """The most frequent warnings: each may name a contact's own value, so there may be
+        as many as contacts."""
+        return _most_first(self.warnings)[:WARNINGS_SHOWN]
+
+    @property
+    def more_warnings(self) -> int:
+        return max(0, len(self.warnings) - WARNINGS_SHOWN)
+
+
+WARNINGS_SHOWN = 5
+
+
+def _most_first(counter: Counter) -> list[tuple[str, int]]:
+    return sorted(counter.items(), key=lambda item: (-item[1], item[0]))
 
 
 class NothingSent(requests.Session):
@@ -170,7 +189,11 @@ def _adapter(run: DryRun) -> Adapter:
         run.notes.append("Its API key can't be read: the push pauses the connection.")
         # Payloads and skip reasons need no key.
         adapter = adapter_class(connection.provider)(
-            base_url=connection.base_url, api_key="", options=connection.options
+            base_url=connection.base_url,
+            api_key="",
+            options=connection.options,
+            field_map=connection.field_map,
+            provider_fields=connection.provider_fields,
         )
     adapter.session = NothingSent()
     return adapter
@@ -214,12 +237,13 @@ def _count(
     except Exception:  # the push fails this contact visibly; here it is counted
         run.counts[FAILS] += 1
         return
+    if settled is not None and settled[0] != Result.UNCHANGED:
+        run.skipped[settled[2]["last_error_message"]] += 1
+        return None
+    # The payload is sent, or already there: the link shows what it left out either way.
+    run.warnings.update(set(adapter.payload_warnings))
     if settled is not None:
-        result, _state, fields = settled
-        if result == Result.UNCHANGED:
-            run.counts[UNCHANGED] += 1
-        else:
-            run.skipped[fields["last_error_message"]] += 1
+        run.counts[UNCHANGED] += 1
     elif link.remote_id:
         run.counts[UPDATE] += 1
     else:
