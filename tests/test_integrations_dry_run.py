@@ -399,3 +399,30 @@ def test_a_large_selection_stays_below_the_databases_parameter_limit(db, few_par
     [run] = push_dry_run(connections=[connection], contacts=Contact.objects.all())
     assert run.contacts == 2500
     assert (run.create, run.outside) == (1250, 1250)  # every other contact is tagged vip
+
+
+def test_values_a_mapping_leaves_out_are_counted(sandbox_server, db, staff_client):
+    from integrations.connections import connection_fields_fetch, connection_upsert
+
+    box = provider_sandbox(sandbox_server, "close")
+    connection, _ = connection_upsert(
+        name="Close",
+        provider="close",
+        api_key=SANDBOX_KEY,
+        base_url=box.base_url,
+        field_map=[{"target": "custom.cf_sandboxTags", "source": "field:tags"}],
+        auto_push=False,
+    )
+    connection_fields_fetch(connection=connection)  # Close's choices, kept on the connection
+    connection.refresh_from_db()
+    sent = len(box.requests())
+    ids = [person(f"P{n}", tags=["vip", "brand-new-tag"]).pk for n in range(2)]
+    ids.append(person("Plain", tags=["vip"]).pk)
+
+    [run] = push_dry_run(connections=[connection], contacts=ids)
+
+    warning = "tag 'brand-new-tag' is not a choice of Close field Tags."
+    assert run.warnings == Counter({warning: 2})
+    assert run.create == 3 and len(box.requests()) == sent
+    response = dry_run_post(staff_client, [connection], **{helpers.ACTION_CHECKBOX_NAME: ids})
+    assert "Left out: tag &#x27;brand-new-tag&#x27; is not a choice" in response.text
