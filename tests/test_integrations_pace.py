@@ -213,7 +213,7 @@ def test_the_migration_sizes_old_default_concurrencies_by_the_pace():
     from django.apps import apps
 
     kept, old = connection("getraze", concurrency=5), connection("close", concurrency=2)
-    migration = import_module("integrations.migrations.0012_connection_concurrency_automatic")
+    migration = import_module("integrations.migrations.0013_connection_concurrency_automatic")
     migration.size_by_the_pace(apps, None)
     kept.refresh_from_db()
     old.refresh_from_db()

@@ -7,13 +7,17 @@ remote ID and the provider's error body. The registry (this package's __init__) 
 Connection model's choices are built from these declarations.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar, Protocol
 from urllib.parse import quote
 
 import requests
 
+from crm.models import CustomField
+
+from ..mapping import Mapped, Rules, mapping_apply, mapping_from_legacy
 from .base_errors import ProviderError
 from .base_http import Answer, HttpClient, Observer
 from .base_rate import RateWindow
@@ -85,6 +89,12 @@ class Adapter(HttpClient):
     notifies_deletes: ClassVar[bool] = False
     # The connection's URL used exactly as given, trailing slash included (a receiver's URL).
     exact_url: ClassVar[bool] = False
+    # Where a connection's field mapping may put values, and how they are typed there
+    # (integrations/mapping.py); None: the provider takes no mapping.
+    mapping_rules: ClassVar[Rules | None] = None
+    # An option that held a mapping before mappings were their own setting (Close's
+    # custom_field_map): read when no field_map is given (a bare adapter, older options).
+    legacy_map_option: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -98,6 +108,8 @@ class Adapter(HttpClient):
         pace: Callable[[RateWindow], None] | None = None,
         timeout: float | None = None,
         references: References | None = None,
+        field_map: Sequence[Mapping] | None = None,
+        provider_fields: Sequence[Mapping] | None = None,
     ):
         super().__init__(
             base_url=base_url,
@@ -110,6 +122,13 @@ class Adapter(HttpClient):
         )
         self.options = dict(options or {})
         self.references = references if references is not None else MemoryReferences()
+        if not field_map and self.legacy_map_option:
+            field_map = mapping_from_legacy(self.options.get(self.legacy_map_option))
+        self.field_map = list(field_map or ())
+        # The provider's field definitions as last fetched (Close's), None if never.
+        self.provider_fields = provider_fields
+        # What the last build_payload left out because the provider can't take it.
+        self.payload_warnings: list[str] = []
 
     # --- hooks each provider implements -----------------------------------------------------
 
@@ -157,6 +176,36 @@ class Adapter(HttpClient):
         raise NotImplementedError
 
     # --- chores shared by the adapters -----------------------------------------------------
+
+    def mapped_values(self, contact) -> Mapped | None:
+        """The connection's mapping applied to `contact`, or None without one (the adapter's
+        default mapping applies). Its warnings become `payload_warnings`."""
+        self.payload_warnings = []
+        if not self.field_map or self.mapping_rules is None:
+            return None
+        mapped = mapping_apply(
+            entries=self.field_map,
+            contact=contact,
+            custom_types=self.custom_field_types if contact.custom_fields else {},
+            provider_fields=self.provider_fields,
+            prefix=self.mapping_rules.prefix,
+        )
+        self.payload_warnings = mapped.warnings
+        return mapped
+
+    def mapped_object(self, contact) -> dict:
+        """A free JSON object of custom values (GetRaze's custom_fields, Klen's custom_context):
+        the mapped values, empty ones left out, or by default every custom field by its key."""
+        mapped = self.mapped_values(contact)
+        if mapped is None:
+            return dict(sorted((contact.custom_fields or {}).items()))
+        return dict(sorted((k, v) for k, v, _ in mapped.values if v not in (None, "", [])))
+
+    @cached_property
+    def custom_field_types(self) -> dict[str, str]:
+        # Read once per adapter, which lives for one push or one batch of them, so a batch
+        # costs one query here, not one per contact. Fields deleted since read as text.
+        return dict(CustomField.objects.values_list("key", "type"))
 
     @staticmethod
     def without_empty(payload: dict) -> dict:
@@ -218,4 +267,4 @@ class Adapter(HttpClient):
         return None
 
 
-__all__ = ["Adapter", "Answer", "OptionField", "ProviderError"]
+__all__ = ["Adapter", "Answer", "OptionField", "ProviderError", "Rules"]

@@ -4,7 +4,7 @@ Klen has no duplicate key and never answers 409, so the engine's lookup before e
 what keeps a retried create from making a second contact; it can search by email only.
 """
 
-from .base import Adapter, Answer, OptionField
+from .base import Adapter, Answer, OptionField, Rules
 from .base_http import BearerToken
 
 
@@ -13,6 +13,7 @@ class KlenAdapter(Adapter):
     default_base_url = "https://api.klen.ai/api/v1"
     documented_rate = 1.0  # 60 a minute a key
     auth_scheme = BearerToken()
+    mapping_rules = Rules("custom_context.", "json")  # default: every custom field by its key
     option_fields = (OptionField("team_id", "The Klen team new contacts are assigned to."),)
     delete_path = None  # Klen documents no delete endpoint: its records stay
     # Documented codes, by class. 5xx (server_error) and 429 (rate_limit_exceeded) are
@@ -55,7 +56,7 @@ class KlenAdapter(Adapter):
                 }
                 for phone in contact.phone_numbers.all()
             ],
-            "custom_context": dict(sorted((contact.custom_fields or {}).items())),
+            "custom_context": self.mapped_object(contact),
         }
         if team_id not in (None, ""):
             # An integer at Klen; a malformed option is sent as is, for Klen to refuse clearly.

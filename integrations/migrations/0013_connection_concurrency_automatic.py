@@ -11,7 +11,7 @@ def size_by_the_pace(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("integrations", "0011_connection_pace"),
+        ("integrations", "0012_connection_field_map"),
     ]
 
     operations = [
