@@ -22,6 +22,7 @@ import requests
 from django.db import router
 from django.db.models import QuerySet
 
+from crm.bulk_read import contacts_in_bulk
 from crm.models import Contact
 
 from .adapters import adapter_for, payload_hash
@@ -137,7 +138,7 @@ def push_dry_run(
     unlinked = [RemoteLink(connection=run.connection) for run in runs]
     # A chunk's ids are bound beside the connections' ids (the links) or an audience's values.
     for chunk in _chunks(contact_ids, reserved=len(runs) + AUDIENCE_PARAMETERS):
-        by_pk = Contact.objects.prefetch_related("tags", "phone_numbers").in_bulk(chunk)
+        by_pk = contacts_in_bulk(ids=chunk)
         links = _links(chunk, [run.connection for run in runs])
         for run, adapter, new in zip(runs, adapters, unlinked, strict=True):
             inside = audience_includes(run.connection, by_pk)

@@ -221,8 +221,9 @@ class Adapter(HttpClient):
 
     @staticmethod
     def tag_names(contact) -> list[str]:
-        """The contact's tag names in case-insensitive order, so the payload's hash is stable."""
-        return sorted((tag.name for tag in contact.tags.all()), key=str.lower)
+        """The contact's tag names in case-insensitive order, so the payload's hash is stable
+        (`Contact.tag_names`: bulk-read names when loaded, else its tags)."""
+        return contact.tag_names()
 
     def answer_id(self, answer: Answer, *paths: str) -> str:
         """The remote ID at the first of `paths` ("id", "data.id") that holds one; an answer

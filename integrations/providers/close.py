@@ -38,7 +38,7 @@ class CloseAdapter(Adapter):
             "emails": [{"email": contact.email, "type": "office"}] if contact.email else [],
             "phones": [
                 {"phone": phone.number.as_e164, "type": PHONE_TYPES.get(phone.type, "other")}
-                for phone in contact.phone_numbers.all()
+                for phone in contact.phones()
             ],
             "urls": [{"url": url, "type": "url"} for url in urls if url],
         }

@@ -54,7 +54,7 @@ class KlenAdapter(Adapter):
                     "primary": phone.is_primary,
                     "do_not_call": phone.do_not_call,
                 }
-                for phone in contact.phone_numbers.all()
+                for phone in contact.phones()
             ],
             "custom_context": self.mapped_object(contact),
         }
