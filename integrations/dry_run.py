@@ -11,7 +11,9 @@ Built for bulk, as the push is: the selection's ids in one query, then per chunk
 query for the contacts, one per related table the payloads read (tags, phone numbers) and one
 for the links to every chosen connection, plus one per connection with an audience. Never a
 query per contact (a webhook's payload is the exception: it is the API's own representation,
-read by the adapter contact by contact).
+read by the adapter contact by contact). The contacts are read by `crm.bulk_read`: their tags
+and phones as plain values rather than a model instance per row, the same payloads for a
+fraction of the time (docs/benchmarks.md, "The push's dry run").
 """
 
 from collections import Counter
