@@ -56,7 +56,9 @@ seed: migrate
 # Ctrl-C.
 # The demo connections are added after the seed, so the demo contacts are not all pushed at
 # start; every contact edited from then on is pushed to the four sandbox providers.
-CLOSE_FIELDS := {"industry": "cf_sandboxIndustry", "deal_size": "cf_sandboxDealSize", "last_meeting": "cf_sandboxLastMeeting", "tags": "cf_sandboxTags"}
+# The Close sandbox's fields (their ids are fixed there), mapped from the demo's custom fields.
+CLOSE_FIELDS := --map custom.cf_sandboxIndustry=cf:industry --map custom.cf_sandboxDealSize=cf:deal_size \
+    --map custom.cf_sandboxLastMeeting=cf:last_meeting --map custom.cf_sandboxTags=field:tags
 run: seed
 	$(MANAGE) add_connection "GetRaze sandbox" --provider getraze --api-key sandbox-key \
 	    --base-url $(SANDBOX)/getraze/external/v1 --auto-push --rate-limit 5
@@ -66,7 +68,7 @@ run: seed
 	    --base-url $(SANDBOX)/klen/api/v1 --auto-push --rate-limit 5 --option team_id=1
 	$(MANAGE) add_connection "Close sandbox" --provider close --api-key sandbox-key \
 	    --base-url $(SANDBOX)/close/api/v1 --auto-push --rate-limit 5 \
-	    --option lead_strategy=by_company --option 'custom_field_map=$(CLOSE_FIELDS)'
+	    --option lead_strategy=by_company $(CLOSE_FIELDS)
 	@echo "Admin: http://$(HOST):$(PORT)/admin/ (sign in as demo / demo-relay-crm)"
 	@echo "API docs: http://$(HOST):$(PORT)/api/docs/  Sandbox: $(SANDBOX)  Ctrl-C stops everything."
 	@# honcho exits 130 after Ctrl-C, which is how this stack is meant to stop.

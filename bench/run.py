@@ -12,6 +12,7 @@ import timeit
 import bench_admin
 import bench_api
 import bench_import
+import bench_pace
 import bench_push
 import bench_ratelimit
 import bench_requests
@@ -45,6 +46,7 @@ def main() -> None:
         bench_push,
         bench_requests,
         bench_ratelimit,
+        bench_pace,
         bench_import,
     ):
         dataset.vacuum()

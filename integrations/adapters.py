@@ -17,6 +17,8 @@ def adapter_for(connection: Connection, **kwargs) -> Adapter:
         base_url=connection.base_url,
         api_key=connection.api_key,
         options=connection.options,
+        field_map=connection.field_map,
+        provider_fields=connection.provider_fields,
         session=session_for(("connection", connection.pk)),
         # What an adapter learns for later pushes (Close's lead per company) is kept here.
         references=ConnectionReferences(connection),

@@ -3,7 +3,7 @@ and staff's "Test connection"."""
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.utils import timezone
@@ -12,6 +12,7 @@ from .adapters import adapter_for
 from .audience import audience_validate
 from .crypto import SecretUnreadable
 from .links import links_enqueue_pending
+from .mapping import mapping_from_legacy, mapping_validate
 from .models import Connection
 from .providers import ProviderError, adapter_class, default_base_url
 
@@ -25,13 +26,16 @@ def connection_upsert(
     api_key: str | None = None,
     base_url: str | None = None,
     options: Mapping[str, Any] | None = None,
+    field_map: Sequence[Mapping[str, str]] | None = None,
     **fields: Any,
 ) -> tuple[Connection, bool]:
     """Create the connection called `name`, or update it. Returns (connection, created).
 
     Only what is passed changes: `options` are merged into the stored ones. An empty
     `base_url` means the provider's official URL. An `audience` is checked by the contact
-    filter set (AudienceInvalid, a ValueError, names every problem).
+    filter set (AudienceInvalid, a ValueError, names every problem). A `field_map`
+    ([{"target", "source"}], integrations.mapping) replaces the stored one, checked against
+    the provider's rules and the fields last fetched from it (MappingInvalid, a ValueError).
     """
     if "audience" in fields:
         fields["audience"] = audience_validate(fields["audience"])
@@ -47,6 +51,18 @@ def connection_upsert(
         connection.base_url = base_url or ""
     if options:
         connection.options = {**(connection.options or {}), **options}
+    legacy = adapter_class(provider).legacy_map_option
+    if legacy and legacy in connection.options:
+        # The mapping's former option (Close's custom_field_map), given as before: moved.
+        options = dict(connection.options)
+        legacy_map = options.pop(legacy)
+        connection.options = options
+        if field_map is None:
+            field_map = mapping_from_legacy(legacy_map if isinstance(legacy_map, dict) else {})
+    if field_map is not None:
+        connection.field_map = connection_mapping_validate(
+            provider=provider, entries=field_map, provider_fields=connection.provider_fields
+        )
     for field, value in fields.items():
         setattr(connection, field, value)
     if fields.get("enabled") and not connection.is_paused:
@@ -68,6 +84,35 @@ def connection_upsert(
     elif not created and not was_active and connection.is_active:
         links_enqueue_pending(connection=connection)  # what waited while it was off
     return connection, created
+
+
+def connection_mapping_validate(
+    *, provider: str, entries: Sequence[Mapping], provider_fields: Sequence[Mapping] | None
+) -> list[dict]:
+    """A mapping checked against `provider`'s rules (and its fields as last fetched), or
+    MappingInvalid naming each problem."""
+    adapter = adapter_class(provider)
+    return mapping_validate(
+        rules=adapter.mapping_rules,
+        label=adapter.label,
+        entries=entries,
+        provider_fields=provider_fields,
+    )
+
+
+def connection_fields_fetch(*, connection: Connection) -> list[dict]:
+    """Read the provider's own fields (Close's contact custom fields) and keep them on the
+    connection: the mapping's target choices, and what its values are checked against at each
+    push (types, choices). Raises ProviderError or SecretUnreadable."""
+    adapter = adapter_for(connection)
+    if not hasattr(adapter, "fetch_fields"):
+        raise ValueError(f"{adapter.label} has no fields to fetch.")
+    fields = adapter.fetch_fields()
+    connection.provider_fields, connection.provider_fields_fetched_at = fields, timezone.now()
+    Connection.objects.filter(pk=connection.pk).update(
+        provider_fields=fields, provider_fields_fetched_at=connection.provider_fields_fetched_at
+    )
+    return fields
 
 
 def connection_pause(*, connection: Connection, reason: str) -> None:

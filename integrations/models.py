@@ -45,8 +45,26 @@ class Connection(models.Model):
     options = models.JSONField(
         default=dict, blank=True, help_text="Provider-specific settings, as a JSON object."
     )
+    # Which of our values go to which provider field: [{"target": …, "source": …}] (see
+    # integrations/mapping.py). Empty: the provider's default mapping.
+    field_map = models.JSONField(
+        "field mapping",
+        default=list,
+        blank=True,
+        help_text="Entries TARGET=SOURCE; none: what the provider is sent by default.",
+    )
+    # The provider's own field definitions (Close's contact custom fields: id, name, type,
+    # accepts_multiple_values, choices) as last fetched; None: never fetched.
+    provider_fields = models.JSONField(null=True, blank=True, default=None, editable=False)
+    provider_fields_fetched_at = models.DateTimeField(null=True, blank=True, editable=False)
     concurrency = models.PositiveSmallIntegerField(
-        default=2, help_text="Pushes to this connection running at once, across all workers."
+        null=True,
+        blank=True,
+        default=None,
+        help_text=(
+            "Pushes to this connection running at once, across all workers. Leave empty for "
+            "as many as its pace needs (2 to 8)."
+        ),
     )
     audience = models.TextField(
         blank=True,
@@ -242,6 +260,9 @@ class RemoteLink(models.Model):
     create_unresolved_until = models.DateTimeField(null=True, blank=True, editable=False)
     last_error_code = models.CharField(max_length=100, blank=True)
     last_error_message = models.TextField(blank=True)
+    # Values the last push left out because the provider can't take them (a tag outside a
+    # Close field's choices), one a line; cleared by a push that left nothing out.
+    warnings = models.TextField(blank=True)
     # A worker's claim while it pushes, so two workers never push the same link at once.
     claimed_by = models.CharField(max_length=64, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)

@@ -5,10 +5,12 @@ the rate window the provider's answers describe (providers.base_rate): what is l
 window, spread over the time until it resets, less what may be in flight. Every worker books
 the same schedule (throttle.rate_reserve), so that pace holds across all of them: a limit the
 provider advertises is reached and not exceeded. A window used up holds the connection until
-it resets. A rate set by staff is a ceiling; 0 turns our pacing off.
+it resets. A rate set by staff is a ceiling; 0 turns our pacing off. A connection left
+without a concurrency runs as many pushes at once as that pace needs.
 """
 
 import datetime
+import math
 from typing import NamedTuple
 
 from django.db.models import Q, Value
@@ -24,6 +26,10 @@ from .providers.base_rate import RateWindow
 REWRITE_SHARE = 0.1
 # Seconds: a window said to reset sooner is taken to reset in this long (clocks, rounding).
 MIN_RESET = 0.1
+# A connection left without a concurrency runs as many pushes at once as its pace needs when
+# each of its requests, with the push's own work around it, takes this long; within AUTO_SLOTS.
+AUTO_SLOT_SECONDS = 0.3
+AUTO_SLOTS = (2, 8)
 
 
 class Pace(NamedTuple):
@@ -56,14 +62,28 @@ def connection_pace(connection: Connection) -> Pace:
     return Pace(ceiling, "ceiling") if ceiling and ceiling < pace.rate else pace
 
 
+def connection_concurrency(connection: Connection) -> int:
+    """Pushes the connection runs at once: the number staff set, or as many as its pace in
+    force needs (a fixed two of old kept a fast provider at a fraction of its limit)."""
+    if connection.concurrency is not None:
+        return max(1, connection.concurrency)
+    least, most = AUTO_SLOTS
+    rate = connection_pace(connection).rate
+    if rate is None:  # our pacing is off: nothing to size by
+        return least
+    return max(least, min(most, math.ceil(rate * AUTO_SLOT_SECONDS)))
+
+
 def rate_learn(*, connection: Connection, window: RateWindow) -> None:
     """Follow the rate window one of the connection's answers described."""
     if connection.rate_limit == 0:
         return  # staff turned pacing off: only a 429's wait holds the connection
     now = timezone.now()
     reset = datetime.timedelta(seconds=window.reset)
-    # Requests of other workers may be in flight, not yet counted in `remaining`.
-    usable = window.remaining - max(1, connection.concurrency)
+    # Requests of other pushes may be in flight, or booked and about to go, not yet counted
+    # in `remaining`: one a slot. (Fewer, estimated from the pace and the answer's time, let
+    # a 429 through at a window's end in the benchmark.)
+    usable = window.remaining - connection_concurrency(connection)
     if usable <= 0:
         # Spent: nothing more until the window resets (only ever moves the schedule forward).
         Connection.objects.filter(

@@ -152,6 +152,7 @@ def settled_without_request(
         return Result.SKIPPED, RemoteLink.State.SKIPPED, errors
     if link.remote_id and digest == link.payload_hash:
         cleared = {"attempts": 0, "last_error_code": "", "last_error_message": ""}
+        cleared["warnings"] = "\n".join(adapter.payload_warnings)  # what the payload left out
         return Result.UNCHANGED, RemoteLink.State.SYNCED, cleared
     if link.remote_id and link.connection.mode == Connection.Mode.CREATE_ONLY:
         reason = f"Create only: changes are not sent to {link.connection.name}."
@@ -227,6 +228,8 @@ def _deliver(link: RemoteLink, connection: Connection, prepared: Prepared) -> Re
         create_unresolved_until=None,
         last_error_code="",
         last_error_message="",
+        # Values the provider can't take, left out of the payload: shown on the link.
+        warnings="\n".join(prepared.adapter.payload_warnings),
     )
     return Result.SYNCED
 

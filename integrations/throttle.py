@@ -15,7 +15,7 @@ from django.db.models import Q, Subquery
 from django.utils import timezone
 
 from .models import Connection, ConnectionSlot, RemoteLink
-from .pace import connection_pace, pace_unlearned
+from .pace import connection_concurrency, connection_pace, pace_unlearned
 
 
 class Throttled(Exception):
@@ -35,7 +35,7 @@ def slot_acquire(*, connection: Connection, holder: str) -> bool:
     """
     now = timezone.now()
     lease = datetime.timedelta(seconds=settings.INTEGRATIONS["LEASE_SECONDS"])
-    wanted = max(1, connection.concurrency)
+    wanted = connection_concurrency(connection)
     slots = ConnectionSlot.objects.filter(connection=connection, number__lt=wanted)
     free = Q(leased_until__isnull=True) | Q(leased_until__lt=now)
     # The free condition is repeated outside the subquery: a worker whose candidate was taken
@@ -184,7 +184,7 @@ def backlog_spread(*, connection: Connection) -> float:
     if counted is not None and now - counted[0] < SPREAD_REUSE_SECONDS:
         return counted[1]
     pending = RemoteLink.objects.filter(connection=connection, state="pending").count()
-    per_second = connection_pace(connection).rate or max(1, connection.concurrency) * 2.0
+    per_second = connection_pace(connection).rate or connection_concurrency(connection) * 2.0
     # Before a provider that advertises its window has answered, its documented rate is a
     # guess: pushes re-queued meanwhile come back soon, to go at the pace it then says.
     longest = UNLEARNED_SPREAD if pace_unlearned(connection) else 6 * 3600.0

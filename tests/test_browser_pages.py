@@ -20,7 +20,8 @@ from django.utils import timezone
 from crm.importing import contact_import_create
 from crm.models import Contact, ContactImport, CustomField, Tag
 from crm.services import contact_upsert
-from integrations.models import Connection
+from integrations.connections import connection_fields_fetch
+from integrations.models import Connection, RemoteLink
 from integrations.push_batches import push_batch_create
 from ops.models import Alert
 from tests import browser_helpers as browser
@@ -82,6 +83,15 @@ def demo(live_server, sandbox, staff):
     close.api_key = SANDBOX_KEY
     close.rate_limit = 0
     close.save()
+    # A mapping to Close's fetched fields, whose tag choices leave one of Jane's out: the
+    # mapping rows and the link's warning beside its state must fit too.
+    connection_fields_fetch(connection=close)
+    close.field_map = [
+        {"target": "custom.cf_sandboxTags", "source": "field:tags"},
+        {"target": "custom.cf_sandboxIndustry", "source": "cf:industry"},
+        {"target": "custom.cf_sandboxDealSize", "source": "const:1000"},
+    ]
+    close.save()
     jane = contact_upsert(
         data={
             "first_name": "Jane",
@@ -117,7 +127,9 @@ def demo(live_server, sandbox, staff):
     Alert.objects.create(
         key="demo", active=True, summary="Close sandbox is failing", raised_at=timezone.now()
     )
-    return {"jane": jane, "close": close, "batch": batch, "import": contact_import}
+    link = RemoteLink.objects.get(contact=jane, connection=close)
+    assert "enterprise-prospect" in link.warnings
+    return {"jane": jane, "close": close, "batch": batch, "import": contact_import, "link": link}
 
 
 def model_pages(live_server):
@@ -166,6 +178,12 @@ def custom_pages(live_server, demo):
             reverse("admin:integrations_connection_close_fields", args=[demo["close"].pk]),
             ["Home", "Provider sync", "Connections", "Close sandbox"],
         ),
+        (
+            reverse("admin:integrations_connection_change", args=[demo["close"].pk]),
+            ["Home", "Provider sync", "Connections", "Close sandbox"],
+        ),
+        (reverse("admin:integrations_remotelink_change", args=[demo["link"].pk]), None),
+        (reverse("admin:crm_contact_change", args=[jane.pk]), [*contacts, str(jane)]),
         (reverse("admin:password_change"), None),
     ]
 
@@ -220,6 +238,12 @@ def test_every_admin_page_fits_a_laptop_with_the_sidebar_open(page, live_server,
     page.select_option("select[name=action]", "push_to_provider")
     page.click("button[name=index]")
     page.wait_for_selector("#push-count")
+    problems += visit_current(page, ["Home", "CRM", "Contacts"])
+    # Its dry run: the table of counts for every connection, long reasons and names included.
+    for box in page.locator("input[name=connections]").all():
+        box.check()
+    page.click("input[name=dry_run]")
+    page.wait_for_selector("#dry-run")
     problems += visit_current(page, ["Home", "CRM", "Contacts"])
 
     # Narrower screens: the wide lists still fit, dropping columns.

@@ -341,9 +341,12 @@ def test_the_connection_page_has_one_key_field_the_pace_and_a_field_per_provider
 ):
     staff_client.post(
         reverse("admin:integrations_connection_add"),
-        connection_form(provider="klen", rate_limit="", options='{"team_id": 2, "extra": "x"}'),
+        connection_form(
+            provider="klen", rate_limit="", concurrency="", options='{"team_id": 2, "extra": "x"}'
+        ),
     )
     connection = Connection.objects.get()
+    assert connection.concurrency is None  # left empty: as many as the pace needs
     url = reverse("admin:integrations_connection_change", args=[connection.pk])
     page = staff_client.get(url)
     html = page.content.decode()
@@ -351,6 +354,7 @@ def test_the_connection_page_has_one_key_field_the_pace_and_a_field_per_provider
     assert html.count(">API key:<") == 1  # the write-only input, with the stored key's state
     assert "field-masked_key" not in html and "Stored: " in html
     assert "1 requests a second: the limit Klen AI documents." in html
+    assert "2 pushes at once (as the pace needs)." in html
     form = page.context["adminform"].form
     assert form["option_team_id"].value() == "2"
     assert form["options"].value() == '{"extra": "x"}'

@@ -10,11 +10,16 @@ from django.utils import timezone
 from crm.models import Contact
 from crm.services import contact_upsert
 from integrations.models import Connection, PushAttempt, RemoteLink
-from integrations.pace import Pace, connection_pace, rate_learn
+from integrations.pace import Pace, connection_concurrency, connection_pace, rate_learn
 from integrations.providers import ADAPTERS
 from integrations.providers.base_rate import RateWindow, rate_window
 from integrations.push import Result, link_push, retry_delay
-from integrations.throttle import UNLEARNED_SPREAD, backlog_spread, backlog_spreads_forget
+from integrations.throttle import (
+    UNLEARNED_SPREAD,
+    backlog_spread,
+    backlog_spreads_forget,
+    slot_acquire,
+)
 from tests.integrations_helpers import SANDBOX_KEY
 from tests.integrations_providers import provider_sandbox
 
@@ -54,8 +59,10 @@ def test_the_rate_window_is_read_from_either_kind_of_header(headers, window):
     assert rate_window(headers, now=NOW) == window
 
 
-def connection(provider: str = "getraze", **fields) -> Connection:
-    made = Connection(name=f"{provider} pace", provider=provider, base_url="http://x/", **fields)
+def connection(provider: str = "getraze", name: str = "", **fields) -> Connection:
+    made = Connection(
+        name=name or f"{provider} pace", provider=provider, base_url="http://x/", **fields
+    )
     made.api_key = SANDBOX_KEY
     made.save()
     return made
@@ -170,3 +177,44 @@ def test_until_an_advertising_provider_answers_throttled_pushes_come_back_within
     rate_learn(connection=getraze, window=RateWindow(limit=1000, remaining=1000, reset=3600.0))
     backlog_spreads_forget()
     assert backlog_spread(connection=getraze) > UNLEARNED_SPREAD  # now the provider's word
+
+
+@pytest.mark.django_db
+def test_a_connection_left_without_a_concurrency_runs_as_many_pushes_as_its_pace_needs():
+    # Close documents 20 a second: six pushes at once keep that pace with 0.3 s a request.
+    assert connection_concurrency(connection("close", name="a")) == 6
+    assert connection_concurrency(connection("getraze", name="b")) == 2  # 1,000 an hour: the least
+    assert connection_concurrency(connection("close", name="c", rate_limit=0)) == 2  # pacing off
+    assert connection_concurrency(connection("close", name="d", concurrency=3)) == 3  # staff's
+    fast = connection("close", name="e")
+    rate_learn(connection=fast, window=RateWindow(limit=10_000, remaining=9_000, reset=10.0))
+    assert connection_concurrency(fast) == 8  # the most
+
+
+@pytest.mark.django_db
+def test_the_slots_leased_follow_the_pace_when_no_concurrency_is_set():
+    made = connection("close")
+    leased = [slot_acquire(connection=made, holder=f"worker {n}") for n in range(7)]
+    assert leased == [True] * 6 + [False]
+
+
+@pytest.mark.django_db
+def test_what_may_be_in_flight_is_one_request_a_slot_the_pace_needs():
+    made = connection("close")  # six pushes at once at Close's documented 20 a second
+    with time_machine.travel(timezone.now(), tick=False):
+        rate_learn(connection=made, window=RateWindow(100, 56, 5.0))
+        assert connection_pace(made) == Pace(10.0, "learned")  # (56 - 6) / 5 s
+
+
+@pytest.mark.django_db
+def test_the_migration_sizes_old_default_concurrencies_by_the_pace():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    kept, old = connection("getraze", concurrency=5), connection("close", concurrency=2)
+    migration = import_module("integrations.migrations.0013_connection_concurrency_automatic")
+    migration.size_by_the_pace(apps, None)
+    kept.refresh_from_db()
+    old.refresh_from_db()
+    assert (kept.concurrency, old.concurrency) == (5, None)

@@ -151,7 +151,9 @@ def test_only_a_close_connection_offers_fetch_fields(staff_client, sandbox_conne
     assert staff_client.get(close_fields_url(sandbox_connections["klen"])).status_code == 404
 
 
-def test_fetch_fields_lists_close_ids_and_suggests_a_map(staff_client, sandbox_connections):
+def test_fetch_fields_lists_close_ids_keeps_them_and_suggests_a_mapping(
+    staff_client, sandbox_connections
+):
     CustomField.objects.create(key="industry", label="Industry", type="text")
     CustomField.objects.create(key="seats", label="Seats", type="number")
 
@@ -164,11 +166,18 @@ def test_fetch_fields_lists_close_ids_and_suggests_a_map(staff_client, sandbox_c
         "cf_sandboxLastMeeting",
         "cf_sandboxTags",
     ]
-    assert json.loads(response.context["suggestion"]) == {
-        "tags": "cf_sandboxTags",
-        "industry": "cf_sandboxIndustry",
-    }
+    assert response.context["suggestion"] == [
+        "custom.cf_sandboxTags=field:tags",
+        "custom.cf_sandboxIndustry=cf:industry",
+    ]
     assert "cf_sandboxLastMeeting" in response.content.decode()
+    # Kept on the connection, with each field's type and choices: the mapping's targets and
+    # what each push checks its values against.
+    close = Connection.objects.get(pk=sandbox_connections["close"].pk)
+    assert close.provider_fields[0]["id"] == "cf_sandboxIndustry"
+    assert close.provider_fields[0]["type"] == "choices"
+    assert "Software" in close.provider_fields[0]["choices"]
+    assert close.provider_fields_fetched_at is not None
 
 
 def test_fetch_fields_shows_closes_refusal(staff_client, sandbox_connections):

@@ -11,13 +11,14 @@ from ..connections import connection_resume
 from ..inventory import INVENTORY_KINDS
 from ..links import links_enqueue_pending
 from ..models import Connection
-from ..pace import connection_pace
-from ..providers import adapter_class
+from ..pace import connection_concurrency, connection_pace
+from ..providers import adapter_class, provider_choices
 from . import pages
 from .contacts import AUDIENCE_PARAMETER
 from .display import connection_status
 from .forms import OPTION_PREFIX, ConnectionForm
 
+PROVIDERS = {key for key, _ in provider_choices()}
 OPTIONS_HELP = "Save the connection to get one field for each option of its provider."
 REFERENCES_SHOWN = 20
 PAUSED_HELP = (
@@ -49,6 +50,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         "pace",
         "paused_reason",
         "remembered",
+        "fields_fetched",
         "delete_reach",
         "audience_count",
         "created_at",
@@ -83,6 +85,10 @@ class ConnectionAdmin(admin.ModelAdmin):
                 },
             ),
         ]
+        rules = adapter_class(provider).mapping_rules if provider in PROVIDERS else None
+        if obj is not None and rules is not None:
+            extra = ("fields_fetched",) if rules.values == "close" else ()
+            fieldsets.insert(3, ("Field mapping", {"fields": ("field_map", *extra)}))
         if obj is not None:
             fieldsets[0][1]["fields"] = (*fieldsets[0][1]["fields"], "status")
             fieldsets.append(("Record", {"fields": ("remembered", "created_at", "updated_at")}))
@@ -154,7 +160,10 @@ class ConnectionAdmin(admin.ModelAdmin):
     def pace(self, obj):
         if obj is None or obj.pk is None:
             return "The provider's documented limit, until its answers say more."
-        return connection_pace(obj).describe(adapter_class(obj.provider).label)
+        pace = connection_pace(obj).describe(adapter_class(obj.provider).label)
+        slots = connection_concurrency(obj)
+        chosen = "set" if obj.concurrency is not None else "as the pace needs"
+        return f"{pace} {slots} pushes at once ({chosen})."
 
     @admin.display(description="Contacts in the audience")
     def audience_count(self, obj):
@@ -171,6 +180,21 @@ class ConnectionAdmin(admin.ModelAdmin):
             count,
             "" if count == 1 else "s",
             "" if obj.audience else " (no audience: every contact)",
+        )
+
+    @admin.display(description="Close fields")
+    def fields_fetched(self, obj):
+        """Whether the mapping's targets and each push's checks know Close's fields."""
+        if obj is None or obj.provider_fields is None:
+            return (
+                "Never fetched: use “Fetch fields” for a choice of targets; until then values "
+                "are sent unchecked against Close's types and choices."
+            )
+        when = obj.provider_fields_fetched_at
+        return (
+            f"{len(obj.provider_fields)} fields, fetched {when:%Y-%m-%d %H:%M} UTC: values "
+            "outside a field's type or choices are left out of a push and shown as its link's "
+            "warning. Fetch again after changing them at Close."
         )
 
     @admin.display(description="What “delete” reaches")

@@ -70,6 +70,10 @@ STATE_SIGNS = {
 }
 
 
+def short_text(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
 def short_name(name: str) -> str:
     """A connection's name as a compact badge shows it: its first word, at most 12 characters."""
     first = (name.split() or [name])[0]
@@ -83,6 +87,8 @@ def contact_sync_badges(links) -> SafeString | None:
     for link in links:
         error = error_text(link.last_error_code, link.last_error_message)
         title = f"{link.connection.name}: {link.get_state_display()}"
+        if link.warnings:
+            title += " (left out: " + link.warnings.replace("\n", "; ") + ")"
         label = f"{STATE_SIGNS.get(link.state, '?')} {short_name(link.connection.name)}"
         badges.append(
             format_html(
@@ -102,7 +108,16 @@ class LinkColumns:
 
     @admin.display(description="State", ordering="state")
     def state_badge(self, obj):
-        return badge(obj.state, obj.get_state_display())
+        state = badge(obj.state, obj.get_state_display())
+        if not obj.warnings:
+            return state
+        # Beside the state: a synced link may still have left values out (not a choice).
+        return format_html(
+            '{}<div class="link-warnings" title="{}">\u26a0 Left out: {}</div>',
+            state,
+            obj.warnings,
+            short_text(obj.warnings.replace("\n", "; "), 160),
+        )
 
     @admin.display(description="Last error")
     def error(self, obj):

@@ -3,10 +3,12 @@
 from django import forms
 
 from ..audience import AudienceInvalid, audience_validate
-from ..connections import option_value_parse, option_value_text
+from ..connections import connection_mapping_validate, option_value_parse, option_value_text
 from ..crypto import SecretUnreadable
+from ..mapping import MappingInvalid
 from ..models import Connection
 from ..providers import adapter_class, default_base_url, provider_choices
+from .mapping_field import MappingField, close_target_choices
 
 OPTION_PREFIX = "option_"
 
@@ -23,6 +25,15 @@ class ConnectionForm(forms.ModelForm):
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
+    field_map = MappingField(
+        label="Field mapping",
+        required=False,
+        help_text=(
+            "Which of our values go to which provider field. With no entry, the provider gets "
+            "its default (every custom field under its key; nothing at Close); entries replace "
+            "that custom-field part. Empty rows are ignored; save for more rows."
+        ),
+    )
 
     class Meta:
         model = Connection
@@ -34,6 +45,7 @@ class ConnectionForm(forms.ModelForm):
             "enabled",
             "auto_push",
             "options",
+            "field_map",
             "concurrency",
             "rate_limit",
             "audience",
@@ -52,6 +64,19 @@ class ConnectionForm(forms.ModelForm):
                 "api_key"
             ].help_text = f"Stored: {self.instance.api_key_masked}. Leave empty to keep it."
         self.option_keys = self.provider_option_fields()
+        self.mapping_targets()
+
+    def mapping_targets(self) -> None:
+        """The target's hint: the provider's prefix, or at Close its fetched fields."""
+        provider = (self.data.get("provider") if self.is_bound else None) or self.instance.provider
+        if provider not in dict(provider_choices()) or "field_map" not in self.fields:
+            return
+        rules = adapter_class(provider).mapping_rules
+        widget = self.fields["field_map"].widget
+        if rules is not None:
+            widget.placeholder = rules.prefix + rules.key_example
+        if rules is not None and rules.values == "close" and self.instance.provider_fields:
+            widget.target_choices = close_target_choices(self.instance.provider_fields)
 
     @classmethod
     def option_field_names(cls, provider: str) -> list[str]:
@@ -117,6 +142,22 @@ class ConnectionForm(forms.ModelForm):
             return audience_validate(self.cleaned_data.get("audience") or "")
         except AudienceInvalid as invalid:
             raise forms.ValidationError(invalid.errors, code="invalid") from None
+
+    def clean_field_map(self):
+        entries = self.cleaned_data.get("field_map") or []
+        provider = self.cleaned_data.get("provider") or self.instance.provider
+        if provider not in dict(provider_choices()):
+            return entries
+        fields = self.instance.provider_fields if provider == self.instance.provider else None
+        try:
+            return connection_mapping_validate(
+                provider=provider, entries=entries, provider_fields=fields
+            )
+        except MappingInvalid as invalid:
+            raise forms.ValidationError(
+                [f"Row {i + 1}: {m}" if i is not None else m for i, m in invalid.errors],
+                code="invalid",
+            ) from None
 
     def clean_options(self):
         options = self.cleaned_data.get("options") or {}

@@ -52,6 +52,7 @@ class RemoteLinkAdmin(LinkColumns, admin.ModelAdmin):
         "contact",
         "connection",
         "state_badge",
+        "warnings",
         "remote_id",
         "failed_tries",
         "error",

@@ -6,7 +6,6 @@ The model admins route their URLs and actions here.
 """
 
 import copy
-import json
 
 from django.contrib import messages
 from django.contrib.admin import helpers
@@ -20,10 +19,12 @@ from django.urls import reverse
 
 from crm.models import Contact, CustomField
 
-from ..connections import connection_check
+from ..connections import connection_check, connection_fields_fetch
 from ..crypto import SecretUnreadable
+from ..dry_run import push_dry_run
+from ..mapping import mapping_text
 from ..models import PushBatch
-from ..providers import ProviderError, adapter_class
+from ..providers import ProviderError
 from ..push_batches import push_batch_create
 from ..selectors import push_batch_progress
 from .forms import PushForm
@@ -67,17 +68,14 @@ def connection_test(model_admin, request, object_id):
 
 
 def connection_close_fields(model_admin, request, object_id):
+    """Fetch Close's contact fields and keep them on the connection: the mapping's target
+    choices, and what each push checks values against (types, choices)."""
     connection = viewable_object(model_admin, request, object_id)
     if connection.provider != "close":
         raise Http404("Fetch fields is for Close connections.")
     fields, error = [], ""
     try:
-        adapter = adapter_class("close")(
-            base_url=connection.base_url,
-            api_key=connection.api_key,
-            options=connection.options,
-        )
-        fields = adapter.fetch_fields()
+        fields = connection_fields_fetch(connection=connection)
     except (ProviderError, SecretUnreadable) as exc:
         error = getattr(exc, "message", str(exc))
     context = page_context(
@@ -87,21 +85,25 @@ def connection_close_fields(model_admin, request, object_id):
         original=connection,
         fields=fields,
         error=error,
-        current=json.dumps(connection.options.get("custom_field_map") or {}, indent=2),
-        suggestion=json.dumps(close_fields_suggested_map(fields), indent=2),
+        current=mapping_text(connection.field_map),
+        suggestion=mapping_text(close_fields_suggested_map(fields)),
     )
     return TemplateResponse(request, "admin/integrations/close_fields.html", context)
 
 
-def close_fields_suggested_map(fields: list[dict]) -> dict[str, str]:
-    """Our field keys (and tags) to the Close fields of the same name or label."""
+def close_fields_suggested_map(fields: list[dict]) -> list[dict]:
+    """Mapping entries from our tags and custom fields to the Close fields of the same name or
+    label."""
     by_name = {str(f["name"]).casefold(): f["id"] for f in fields}
-    ours = [("tags", "tags"), *CustomField.objects.values_list("key", "label")]
-    suggestion = {}
-    for key, label in ours:
+    ours = [("field:tags", "tags", "tags")]
+    ours += [
+        (f"cf:{key}", key, label) for key, label in CustomField.objects.values_list("key", "label")
+    ]
+    suggestion = []
+    for source, key, label in ours:
         found = by_name.get(label.casefold()) or by_name.get(key.casefold())
         if found:
-            suggestion[key] = found
+            suggestion.append({"target": f"custom.{found}", "source": source})
     return suggestion
 
 
@@ -124,7 +126,14 @@ def contacts_push_form(model_admin, request, queryset):
     """The "Push to provider…" action: choose connections, queue, then watch the progress."""
     select_across = request.POST.get("select_across", "0")
     selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
-    if "apply" in request.POST:
+    dry_runs = None
+    if "dry_run" in request.POST:  # the "Dry run" button: counts for the chosen connections
+        form = PushForm(request.POST)
+        if form.is_valid():
+            dry_runs = push_dry_run(
+                connections=form.cleaned_data["connections"].order_by("name"), contacts=queryset
+            )
+    elif "apply" in request.POST:
         form = PushForm(request.POST)
         if form.is_valid():
             connections = list(form.cleaned_data["connections"])
@@ -154,6 +163,7 @@ def contacts_push_form(model_admin, request, queryset):
         # the page's ticks (a page of them at most) go back too, as the action protocol wants.
         selected=selected,
         select_across=select_across,
+        dry_runs=dry_runs,
         action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
         media=model_admin.media + form.media,
     )

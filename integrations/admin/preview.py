@@ -19,6 +19,7 @@ from crm.models import Contact
 
 from .. import crypto
 from ..adapters import payload_hash
+from ..mapping import mapping_text
 from ..models import Connection, RemoteLink
 from ..providers import ProviderError, adapter_class
 
@@ -36,7 +37,14 @@ class Preview:
     skipped: str = ""
     unchanged: bool = False
     error: str = ""
+    # Values left out because the provider can't take them (a tag outside Close's choices).
+    warnings: list[str] = field(default_factory=list)
+    unchecked: bool = False
     requests: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def mapping(self) -> list[str]:
+        return mapping_text(self.connection.field_map)
 
 
 class RecordingSession(requests.Session):
@@ -98,9 +106,17 @@ def payload_preview(
         base_url=connection.base_url,
         api_key=api_key,
         options=connection.options,
+        field_map=connection.field_map,
+        provider_fields=connection.provider_fields,
         session=session,
     )
     payload = adapter.build_payload(contact)
+    preview.warnings = adapter.payload_warnings
+    rules = adapter.mapping_rules
+    # Close's fields never fetched: its values go as they are, unchecked against its choices.
+    preview.unchecked = bool(
+        rules and rules.values == "close" and adapter.field_map and adapter.provider_fields is None
+    )
     preview.skipped = adapter.skip_reason(payload) or ""
     if preview.skipped:
         return preview

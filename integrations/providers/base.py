@@ -7,13 +7,17 @@ remote ID and the provider's error body. The registry (this package's __init__) 
 Connection model's choices are built from these declarations.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar, Protocol
 from urllib.parse import quote
 
 import requests
 
+from crm.models import CustomField
+
+from ..mapping import Mapped, Rules, mapping_apply, mapping_from_legacy
 from .base_errors import ProviderError
 from .base_http import Answer, HttpClient, Observer
 from .base_inventory import Inventory, Key
@@ -99,6 +103,12 @@ class Adapter(HttpClient):
     # INVENTORY (see above), read by the engine.
     create_path: ClassVar[str] = LOOKUP
     inventory: ClassVar[Inventory | None] = None  # with INVENTORY: its list and keys
+    # Where a connection's field mapping may put values, and how they are typed there
+    # (integrations/mapping.py); None: the provider takes no mapping.
+    mapping_rules: ClassVar[Rules | None] = None
+    # An option that held a mapping before mappings were their own setting (Close's
+    # custom_field_map): read when no field_map is given (a bare adapter, older options).
+    legacy_map_option: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -112,6 +122,8 @@ class Adapter(HttpClient):
         pace: Callable[[RateWindow], None] | None = None,
         timeout: float | None = None,
         references: References | None = None,
+        field_map: Sequence[Mapping] | None = None,
+        provider_fields: Sequence[Mapping] | None = None,
     ):
         super().__init__(
             base_url=base_url,
@@ -124,6 +136,13 @@ class Adapter(HttpClient):
         )
         self.options = dict(options or {})
         self.references = references if references is not None else MemoryReferences()
+        if not field_map and self.legacy_map_option:
+            field_map = mapping_from_legacy(self.options.get(self.legacy_map_option))
+        self.field_map = list(field_map or ())
+        # The provider's field definitions as last fetched (Close's), None if never.
+        self.provider_fields = provider_fields
+        # What the last build_payload left out because the provider can't take it.
+        self.payload_warnings: list[str] = []
 
     # --- hooks each provider implements -----------------------------------------------------
 
@@ -192,6 +211,36 @@ class Adapter(HttpClient):
 
     # --- chores shared by the adapters -----------------------------------------------------
 
+    def mapped_values(self, contact) -> Mapped | None:
+        """The connection's mapping applied to `contact`, or None without one (the adapter's
+        default mapping applies). Its warnings become `payload_warnings`."""
+        self.payload_warnings = []
+        if not self.field_map or self.mapping_rules is None:
+            return None
+        mapped = mapping_apply(
+            entries=self.field_map,
+            contact=contact,
+            custom_types=self.custom_field_types if contact.custom_fields else {},
+            provider_fields=self.provider_fields,
+            prefix=self.mapping_rules.prefix,
+        )
+        self.payload_warnings = mapped.warnings
+        return mapped
+
+    def mapped_object(self, contact) -> dict:
+        """A free JSON object of custom values (GetRaze's custom_fields, Klen's custom_context):
+        the mapped values, empty ones left out, or by default every custom field by its key."""
+        mapped = self.mapped_values(contact)
+        if mapped is None:
+            return dict(sorted((contact.custom_fields or {}).items()))
+        return dict(sorted((k, v) for k, v, _ in mapped.values if v not in (None, "", [])))
+
+    @cached_property
+    def custom_field_types(self) -> dict[str, str]:
+        # Read once per adapter, which lives for one push or one batch of them, so a batch
+        # costs one query here, not one per contact. Fields deleted since read as text.
+        return dict(CustomField.objects.values_list("key", "type"))
+
     @staticmethod
     def without_empty(payload: dict) -> dict:
         """A create's body: empty values are left out (an update sends them as null to clear
@@ -206,8 +255,9 @@ class Adapter(HttpClient):
 
     @staticmethod
     def tag_names(contact) -> list[str]:
-        """The contact's tag names in case-insensitive order, so the payload's hash is stable."""
-        return sorted((tag.name for tag in contact.tags.all()), key=str.lower)
+        """The contact's tag names in case-insensitive order, so the payload's hash is stable
+        (`Contact.tag_names`: bulk-read names when loaded, else its tags)."""
+        return contact.tag_names()
 
     def answer_id(self, answer: Answer, *paths: str) -> str:
         """The remote ID at the first of `paths` ("id", "data.id") that holds one; an answer
@@ -252,4 +302,4 @@ class Adapter(HttpClient):
         return None
 
 
-__all__ = ["Adapter", "Answer", "OptionField", "ProviderError"]
+__all__ = ["Adapter", "Answer", "OptionField", "ProviderError", "Rules"]

@@ -2,10 +2,11 @@
 
 A Close contact lives in a lead, chosen by the connection's options (close_leads); the choice
 travels as the create's context, not in the payload. Custom fields and tags go to the Close
-fields named in the option `custom_field_map` ({"industry": "cf_…"}).
+fields the connection's mapping names (`custom.cf_<id>=cf:industry`); nothing by default.
 """
 
-from .base import INVENTORY, Adapter, Answer, OptionField
+from ..mapping import Mapped
+from .base import INVENTORY, Adapter, Answer, OptionField, Rules
 from .base_http import BasicKeyAsUser
 from .base_inventory import Inventory
 from .close_leads import create_in_lead, lead_choice
@@ -23,8 +24,9 @@ class CloseAdapter(Adapter):
     option_fields = (
         OptionField("lead_strategy", "new (the default), by_company or fixed."),
         OptionField("lead_id", "The lead of every contact, with the fixed strategy."),
-        OptionField("custom_field_map", 'Our field keys and "tags" to Close field ids.'),
     )
+    mapping_rules = Rules("custom.", "close", key_example="cf_…")
+    legacy_map_option = "custom_field_map"  # the mapping's former place
     check_path, check_params = "/me/", {}  # "Test connection": the key's own user
     delete_path = "/contact/{}/"  # (no error codes at Close: statuses classify, 400s name fields)
     create_path = INVENTORY  # no unique email or phone: the search, 200 a page, by cursor
@@ -39,18 +41,15 @@ class CloseAdapter(Adapter):
             "emails": [{"email": contact.email, "type": "office"}] if contact.email else [],
             "phones": [
                 {"phone": phone.number.as_e164, "type": PHONE_TYPES.get(phone.type, "other")}
-                for phone in contact.phone_numbers.all()
+                for phone in contact.phones()
             ],
             "urls": [{"url": url, "type": "url"} for url in urls if url],
         }
-        values, tags = contact.custom_fields or {}, self.tag_names(contact)
-        # Unmapped fields stay home; a mapped field without a value is null, so a PUT clears it.
-        for key, field_id in sorted(self.field_map().items()):
-            payload[f"custom.{field_id}"] = tags if key == "tags" else values.get(key)
+        # Unmapped fields stay home; a mapped field without a value is null, so a PUT clears
+        # it. A value the field can't take (not a choice) is left out (payload_warnings).
+        for key, value, _ in (self.mapped_values(contact) or Mapped()).values:
+            payload[f"custom.{key}"] = value
         return payload
-
-    def field_map(self) -> dict[str, str]:
-        return dict(self.options.get("custom_field_map") or {})
 
     def build_context(self, contact) -> dict | None:
         return lead_choice(self.options, contact)
@@ -80,7 +79,7 @@ class CloseAdapter(Adapter):
         return str(rows[0]["id"]) if rows else None
 
     def fetch_fields(self) -> list[dict]:
-        """Close's contact custom fields, for staff filling `custom_field_map`."""
+        """Close's contact custom fields: the targets of a mapping, their types and choices."""
         answer = self.request("lookup", "GET", "/custom_field/contact/")
         rows = answer.body.get("data") if isinstance(answer.body, dict) else answer.body
         keys = ("id", "name", "type", "accepts_multiple_values", "choices")
@@ -88,7 +87,7 @@ class CloseAdapter(Adapter):
 
     def parse_error(self, answer: Answer) -> tuple[str, str]:
         body = answer.json_object
-        names = {f"custom.{cf}": key for key, cf in self.field_map().items()}
+        names = {e["target"]: e["source"].partition(":")[2] for e in self.field_map}
         parts = [str(e) for e in body.get("errors") or []]
         for field, problem in (body.get("field-errors") or {}).items():
             parts.append(f"{field}{f' ({names[field]})' if field in names else ''}: {problem}")

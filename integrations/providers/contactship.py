@@ -5,11 +5,9 @@ Contactship documents full_name, phone_number, country, email, description and t
 custom fields) travels as additional_data, so nothing staff entered is lost there.
 """
 
-from functools import cached_property
-
 from crm.models import CustomField
 
-from .base import CREATE_FIRST, Adapter, Answer
+from .base import CREATE_FIRST, Adapter, Answer, Rules
 from .base_http import KeyHeader
 
 # The documented item types are text, number, date and location; other field types are text.
@@ -21,6 +19,7 @@ class ContactshipAdapter(Adapter):
     default_base_url = "https://api.contactship.ai"
     documented_rate = 2.0  # none documented: a cautious few a second
     auth_scheme = KeyHeader("x-api-key")
+    mapping_rules = Rules("additional_data.", "items")  # default: every custom field, typed
     check_path = "/v1/contacts"  # "Test connection": the first page of contacts
     delete_path, create_path = "/v1/contacts/{}", CREATE_FIRST  # 204; no lookup before creating
     # No error codes are documented: the status classifies (400 permanent, 401 auth, 5xx
@@ -52,19 +51,16 @@ class ContactshipAdapter(Adapter):
             ("location", "address", location),
             ("text", "tags", ", ".join(self.tag_names(contact))),
         ]
-        values = contact.custom_fields or {}
-        types = self._custom_field_types if values else {}
-        items += [
-            (types[key] if types.get(key) in ITEM_TYPES else "text", key, _text(value))
-            for key, value in sorted(values.items())
-        ]
+        mapped = self.mapped_values(contact)
+        if mapped is None:  # the default: every custom field, typed by its field's type
+            values = contact.custom_fields or {}
+            types = self.custom_field_types if values else {}
+            custom = [(k, v, types.get(k, "text")) for k, v in sorted(values.items())]
+        else:  # a mapped item replaces a built-in one of the same name
+            custom = sorted(mapped.values, key=lambda item: item[0])
+            items = [item for item in items if item[1] not in {k for k, _, _ in custom}]
+        items += [(t if t in ITEM_TYPES else "text", k, _text(v)) for k, v, t in custom]
         return [{"type": t, "field": f, "value": v} for t, f, v in items if v not in (None, "")]
-
-    @cached_property
-    def _custom_field_types(self) -> dict[str, str]:
-        # Read once per adapter, which lives for one push or one batch of them, so a batch
-        # costs one query here, not one per contact. Fields deleted since are sent as text.
-        return dict(CustomField.objects.values_list("key", "type"))
 
     def skip_reason(self, payload: dict) -> str | None:
         return None if payload["phone_number"] else "Contactship requires a phone number"
@@ -97,4 +93,6 @@ class ContactshipAdapter(Adapter):
 
 
 def _text(value) -> str:
+    if isinstance(value, list):  # tags: one text item, as the built-in one
+        return ", ".join(str(item) for item in value)
     return str(value).lower() if isinstance(value, bool) else "" if value is None else str(value)

@@ -6,7 +6,7 @@ docs (our contract) define and, where harmless, the name the code reads as well.
 
 import time
 
-from .base import INVENTORY, Adapter, Answer, Inventory, OptionField
+from .base import INVENTORY, Adapter, Answer, Inventory, OptionField, Rules
 from .base_errors import parse_retry_after
 from .base_http import KeyHeader
 
@@ -21,13 +21,13 @@ class GetRazeAdapter(Adapter):
     default_base_url = "https://app.getraze.com/external/v1"
     documented_rate, advertises_rate = 1000 / 3600, True  # 1,000 an hour a key; headers say
     auth_scheme = KeyHeader("X-API-Key")
+    mapping_rules = Rules("custom_fields.", "json")  # default: every custom field by its key
     option_fields = (OptionField("source", "Sent as every contact's source instead of ours."),)
     delete_path = "/contacts/{}"  # needs the key's contacts:delete permission
     create_path, inventory = INVENTORY, Inventory(KEYS, params=OLDEST_FIRST)
-    permanent_codes = (
-        *("VALIDATION_ERROR", "INVALID_EMAIL", "INVALID_PARAMETER", "MISSING_REQUIRED_FIELD"),
-        *("ALREADY_EXISTS", "CONFLICT", "DUPLICATE_ERROR", "NOT_FOUND"),
-    )
+    permanent_codes = ("VALIDATION_ERROR", "INVALID_EMAIL", "INVALID_PARAMETER")
+    permanent_codes += ("MISSING_REQUIRED_FIELD", "ALREADY_EXISTS", "CONFLICT", "DUPLICATE_ERROR")
+    permanent_codes += ("NOT_FOUND",)
 
     def build_payload(self, contact) -> dict:
         phone = contact.primary_phone()
@@ -47,7 +47,7 @@ class GetRazeAdapter(Adapter):
             "source": self.options.get("source") or contact.source,
             "tags": self.tag_names(contact),  # names, as the docs define
             # A PUT replaces the whole object, so the complete map is always sent.
-            "custom_fields": dict(sorted((contact.custom_fields or {}).items())),
+            "custom_fields": self.mapped_object(contact),
         }
 
     def skip_reason(self, payload: dict) -> str | None:

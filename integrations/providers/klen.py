@@ -4,7 +4,7 @@ Klen has no duplicate key and never answers 409, so a new contact is matched aga
 inventory of Klen's contacts (a lookup while it is stale); it can search by email only.
 """
 
-from .base import INVENTORY, Adapter, Answer, OptionField
+from .base import INVENTORY, Adapter, Answer, OptionField, Rules
 from .base_http import BearerToken
 from .base_inventory import Inventory
 
@@ -14,6 +14,7 @@ class KlenAdapter(Adapter):
     default_base_url = "https://api.klen.ai/api/v1"
     documented_rate = 1.0  # 60 a minute a key
     auth_scheme = BearerToken()
+    mapping_rules = Rules("custom_context.", "json")  # default: every custom field by its key
     option_fields = (OptionField("team_id", "The Klen team new contacts are assigned to."),)
     delete_path = None  # Klen documents no delete endpoint: its records stay
     create_path, inventory = INVENTORY, Inventory(keys=(("email", "email"),))
@@ -55,9 +56,9 @@ class KlenAdapter(Adapter):
                     "primary": phone.is_primary,
                     "do_not_call": phone.do_not_call,
                 }
-                for phone in contact.phone_numbers.all()
+                for phone in contact.phones()
             ],
-            "custom_context": dict(sorted((contact.custom_fields or {}).items())),
+            "custom_context": self.mapped_object(contact),
         }
         if team_id not in (None, ""):
             # An integer at Klen; a malformed option is sent as is, for Klen to refuse clearly.

@@ -60,6 +60,10 @@ class CloseEmulator(JsonEmulator):
     label = "Close"
     persisted = ("contacts", "requests", "leads", "fields")
     root = "/api/v1"
+    # The docs' example: 20 requests a second per key, over the window of their header's
+    # example (`limit=100, remaining=50, reset=5`): 100 requests every 5 s. Close's limits are
+    # per endpoint group, read from `RateLimit` at run time; the sandbox counts them together.
+    documented_limit = (100, 5.0)
 
     def reset(self) -> None:
         super().reset()
@@ -87,9 +91,10 @@ class CloseEmulator(JsonEmulator):
         return {"RateLimit": f"limit={limit}, remaining={remaining}, reset={reset}"}
 
     def rate_limited(self, *, limit: int, reset: float) -> Reply:
+        window = self.faults.rate_window
         legacy = {
             "rate_reset": reset,
-            "message": f"API call count exceeded for this {self.faults.rate_window} second window",
+            "message": f"API call count exceeded for this {window:g} second window",
             "rate_limit": limit,
             "rate_window": self.faults.rate_window,
             "rate_limit_type": "key",

@@ -26,6 +26,9 @@ class ContactshipEmulator(JsonEmulator):
     name = "contactship"
     label = "Contactship"
     root = ""  # the base URL is the host; every path starts with /v1/
+    # No limit, header or 429 is documented: the sandbox enforces none unless `rate_limit` is
+    # set, and then answers a 429 with Retry-After and sends no rate headers.
+    documented_limit = None
 
     def authenticate(self, request: Request) -> tuple[str, Reply | None]:
         key = request.headers.get("x-api-key") or ""

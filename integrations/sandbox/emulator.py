@@ -1,8 +1,9 @@
 """The request pipeline shared by the provider emulations.
 
 Every request is logged, then authenticated with the provider's own scheme, then counted
-against the `rate_limit` knob (a fixed window of `rate_window` seconds per key), then exposed
-to the transport faults, then routed. Each provider supplies its auth check, its error body
+against the `rate_limit` knob (a fixed window of `rate_window` seconds per key, its headers on
+every answer from there on, injected failures included), then exposed to the transport
+faults, then routed. Each provider supplies its auth check, its error body
 and its rate-limit answer.
 """
 
@@ -31,6 +32,9 @@ class JsonEmulator(Emulator):
         if fault is not None:
             if fault.body is None and not fault.drop:
                 fault = self.error(fault.status, "Injected failure.")
+            # The rate headers are set before the request is handled (GetRaze's middleware
+            # sets them on every authenticated answer): a failure carries them too.
+            fault.headers = {**headers, **(fault.headers or {})}
             return fault
         if isinstance(request.body, Exception):
             return self.error(400, "Invalid JSON payload.", code="invalid_json")
@@ -91,6 +95,11 @@ class JsonEmulator(Emulator):
         if self.take("drop_after_create_next"):
             return Reply(200, drop=True)
         return None
+
+
+def window_words(seconds: float) -> str:
+    """A rate window as a 429's message words it: "hour", "minute", or "15 seconds"."""
+    return {3600: "hour", 60: "minute", 1: "second"}.get(seconds, f"{seconds:g} seconds")
 
 
 def now_iso() -> str:

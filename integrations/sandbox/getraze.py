@@ -11,7 +11,7 @@ import re
 import time
 import uuid
 
-from .emulator import JsonEmulator
+from .emulator import JsonEmulator, window_words
 from .server import Reply, Request
 
 FIELDS = (
@@ -37,6 +37,7 @@ class GetRazeEmulator(JsonEmulator):
     name = "getraze"
     label = "GetRaze"
     root = "/external/v1"
+    documented_limit = (1000, 3600.0)  # a key's default, per clock hour
     DEFAULT_PERMISSIONS = [
         "contacts:read",
         "contacts:write",
@@ -85,7 +86,7 @@ class GetRazeEmulator(JsonEmulator):
         reply = error(
             429,
             "RATE_LIMIT_EXCEEDED",
-            f"Rate limit of {limit} requests per hour exceeded.",
+            f"Rate limit of {limit} requests per {window_words(self.faults.rate_window)} exceeded.",
             retry_after=retry_after,
         )
         if self.faults.retry_after_header:

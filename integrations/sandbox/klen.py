@@ -9,7 +9,7 @@ answers 201 with the contact as GET returns it.
 
 import re
 
-from .emulator import JsonEmulator, now_iso
+from .emulator import JsonEmulator, now_iso, window_words
 from .server import Reply, Request
 
 PERMISSIONS = [
@@ -35,6 +35,8 @@ class KlenEmulator(JsonEmulator):
     label = "Klen AI"
     persisted = ("contacts", "requests", "next_id", "next_phone_id")
     root = "/api/v1"
+    # 60 a minute a key; the docs name no rate headers, so none is sent (only Retry-After).
+    documented_limit = (60, 60.0)
 
     def reset(self) -> None:
         super().reset()
@@ -65,7 +67,9 @@ class KlenEmulator(JsonEmulator):
 
     def rate_limited(self, *, limit: int, reset: float) -> Reply:
         reply = super().rate_limited(limit=limit, reset=reset)
-        reply.body["message"] = f"Rate limit of {limit} requests per minute exceeded."
+        reply.body["message"] = (
+            f"Rate limit of {limit} requests per {window_words(self.faults.rate_window)} exceeded."
+        )
         return reply
 
     def route(self, request: Request, key: str) -> Reply:

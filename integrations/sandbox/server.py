@@ -44,7 +44,7 @@ class Faults:
     timeout_seconds: float = 5.0
     drop_after_create_next: int = 0  # the next N creates are stored, then the connection is cut
     rate_limit: int = 0  # requests per key per window; 0 = unlimited
-    rate_window: int = 3600  # seconds; GetRaze's window is the clock hour
+    rate_window: float = 3600  # seconds (fixed windows from the epoch); GetRaze's: the hour
     retry_after_header: bool = False  # add Retry-After to a 429 (GetRaze itself does not)
     unique_email: bool = True  # 409 on a duplicate email (the docs) or accept it (the code)
     lookup_misses_next: int = 0  # the next N list requests find nothing (a lagging index)
@@ -58,6 +58,9 @@ class Emulator:
     name = ""
     root = ""  # the API's path prefix, e.g. /external/v1
     label = ""  # the provider's name, as people write it
+    # The rate limit the provider documents, (requests, window in seconds) per key; None
+    # where it documents none. `documented_rate_knobs` turns it on.
+    documented_limit: tuple[int, float] | None = None
     # What a state file keeps across restarts: the records, never the keys or the faults.
     persisted = ("contacts", "requests")
 
@@ -115,6 +118,18 @@ class Emulator:
                 setattr(self.faults, knob, left - 1)
                 return True
             return False
+
+    @classmethod
+    def documented_rate_knobs(cls, scale: float = 1.0) -> dict:
+        """The knobs enforcing the provider's documented limit with each window `scale` times
+        shorter and as many requests in it (a pace `scale` times faster), so that a run over
+        several windows takes minutes. No limit where the provider documents none."""
+        if cls.documented_limit is None:
+            return {"rate_limit": 0}
+        if scale <= 0:
+            raise ValueError(f"the rate scale must be above 0, not {scale}")
+        limit, window = cls.documented_limit
+        return {"rate_limit": limit, "rate_window": window / scale}
 
     def handle(self, request: "Request") -> "Reply":
         raise NotImplementedError

@@ -1,9 +1,15 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations.connections import connection_upsert, option_value_parse
+from integrations.connections import (
+    connection_fields_fetch,
+    connection_upsert,
+    option_value_parse,
+)
+from integrations.crypto import SecretUnreadable
+from integrations.mapping import mapping_parse, mapping_text
 from integrations.models import Connection
-from integrations.providers import default_base_url, provider_choices
+from integrations.providers import ProviderError, default_base_url, provider_choices
 
 
 def parse_option(text: str) -> tuple[str, object]:
@@ -40,7 +46,11 @@ class Command(BaseCommand):
             help="Create or set it disabled (an update without it leaves it as it is).",
         )
         parser.add_argument("--enabled", action="store_false", dest="disabled")
-        parser.add_argument("--concurrency", type=int)
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            help="Pushes at once across all workers (default: as many as the pace needs).",
+        )
         parser.add_argument(
             "--rate-limit",
             type=float,
@@ -72,6 +82,30 @@ class Command(BaseCommand):
             metavar="KEY=VALUE",
             help="A provider option; a value that parses as JSON is stored as JSON. Repeatable.",
         )
+        parser.add_argument(
+            "--map",
+            action="append",
+            metavar="TARGET=SOURCE",
+            help=(
+                "A field mapping entry, e.g. custom_context.plan=cf:plan; SOURCE is "
+                "field:<name>, cf:<key> or const:<text>. Repeatable; the entries given replace "
+                "the connection's mapping (without --map it is kept)."
+            ),
+        )
+        parser.add_argument(
+            "--clear-map",
+            action="store_true",
+            help="Drop the connection's mapping: the provider's default mapping applies.",
+        )
+        parser.add_argument(
+            "--fetch-fields",
+            action="store_true",
+            help=(
+                "Close: read its contact fields (after saving the other settings), so --map is "
+                "checked against them and each push checks values against their types and "
+                "choices (a value outside them is left out, with a warning on its link)."
+            ),
+        )
 
     def handle(self, *args, name, provider, api_key, base_url, auto_push, disabled, **options):
         fields = {}
@@ -84,17 +118,33 @@ class Command(BaseCommand):
         for field in ("concurrency", "rate_limit", "audience", "mode", "on_delete", "on_leave"):
             if options[field] is not None:
                 fields[field] = options[field]
+        field_map = [] if options["clear_map"] else None
+        settings = {
+            "name": name,
+            "provider": provider,
+            "api_key": api_key,
+            # Without --base-url: the official URL, or for a provider that has none (a
+            # webhook), the URL an update keeps.
+            "base_url": base_url or (None if exists and not default_base_url(provider) else ""),
+            "options": dict(parse_option(o) for o in options["option"]),
+            **fields,
+        }
+        if options["fetch_fields"] and provider != "close":
+            raise CommandError("--fetch-fields is for Close connections.")
         try:
-            connection, created = connection_upsert(
-                name=name,
-                provider=provider,
-                api_key=api_key,
-                # Without --base-url: the official URL, or for a provider that has none (a
-                # webhook), the URL an update keeps.
-                base_url=base_url or (None if exists and not default_base_url(provider) else ""),
-                options=dict(parse_option(o) for o in options["option"]),
-                **fields,
-            )
+            if options["map"]:
+                field_map = mapping_parse(options["map"])
+            if not options["fetch_fields"]:
+                connection, created = connection_upsert(**settings, field_map=field_map)
+            else:
+                # The settings first (the URL and key the fetch uses), then the fields, then
+                # the mapping, checked against them.
+                connection, created = connection_upsert(**settings)
+                self.fetch_fields(connection)
+                if field_map is not None:
+                    connection, _ = connection_upsert(
+                        name=name, provider=provider, field_map=field_map
+                    )
         except (ValueError, ValidationError) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(
@@ -106,3 +156,12 @@ class Command(BaseCommand):
             f"  audience {connection.audience or '(every contact)'}, mode {connection.mode}, "
             f"on delete {connection.on_delete}, on leave {connection.on_leave}"
         )
+        mapping = mapping_text(connection.field_map)
+        self.stdout.write(f"  mapping {', '.join(mapping) if mapping else '(the default)'}")
+
+    def fetch_fields(self, connection: Connection) -> None:
+        try:
+            fields = connection_fields_fetch(connection=connection)
+        except (ProviderError, SecretUnreadable) as exc:
+            raise CommandError(f"Fetching fields: {getattr(exc, 'message', exc)}") from None
+        self.stdout.write(f"Fetched {len(fields)} contact fields of {connection.name}.")

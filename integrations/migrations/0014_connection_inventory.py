@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0011_connection_pace'),
+        ('integrations', '0013_connection_concurrency_automatic'),
     ]
 
     operations = [
