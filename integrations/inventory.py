@@ -42,6 +42,7 @@ __all__ = [
     "create_first_step",
     "inventory_forget",
     "inventory_match",
+    "inventory_matches",
     "inventory_remember",
 ]
 
@@ -64,18 +65,36 @@ class InventoryMatch(NamedTuple):
 
 def inventory_match(*, connection: Connection, payload: dict) -> InventoryMatch:
     """Whether the provider already holds the record `payload` would create, by the
-    inventory alone (no request): for the push, and for a dry run telling creates from
-    updates. Valid for connections whose adapter's create path is the inventory."""
+    inventory alone (no request). Valid for connections whose adapter's create path is the
+    inventory."""
+    return inventory_matches(connection=connection, payloads=[payload])[0]
+
+
+def inventory_matches(*, connection: Connection, payloads: list[dict]) -> list[InventoryMatch]:
+    """`inventory_match` of each of `payloads` (the adapter's, for one connection), in their
+    order, in one query: for the push, and for a dry run telling creates from updates."""
     adapter = adapter_class(connection.provider)
     if adapter.create_path != INVENTORY:
-        return InventoryMatch(False)
-    key = adapter.duplicate_key(payload)
-    if key is None:
-        # The lookup couldn't search for it either: nothing to find, whatever the inventory.
-        return InventoryMatch(True)
-    if not inventory_fresh(connection):
-        return InventoryMatch(False)
-    return InventoryMatch(True, _remote_id(connection, key) or "")
+        return [InventoryMatch(False)] * len(payloads)
+    keys = [adapter.duplicate_key(payload) for payload in payloads]
+    wanted = {(kind, value[:255]) for kind, value in filter(None, keys)}
+    found = {}
+    if wanted and inventory_fresh(connection):
+        rows = RemoteReference.objects.filter(
+            connection=connection,
+            kind__in={kind for kind, _ in wanted},
+            key__in={value for _, value in wanted},
+        )
+        found = {
+            (kind, key): rid for kind, key, rid in rows.values_list("kind", "key", "remote_id")
+        }
+    elif wanted:
+        # Stale or never read: it can't tell, except for payloads without a key.
+        return [InventoryMatch(key is None) for key in keys]
+    # A payload without a key: the lookup couldn't search for it either, so nothing is found.
+    return [
+        InventoryMatch(True, found.get((key[0], key[1][:255]), "") if key else "") for key in keys
+    ]
 
 
 def inventory_fresh(connection: Connection) -> bool:
@@ -135,12 +154,6 @@ def inventory_forget(*, connection: Connection, remote_id: str) -> None:
 # --- reading ---------------------------------------------------------------------------------
 
 _FIELDS = ["inventory_read_at", "inventory_pages", "inventory_progress", "inventory_claimed_until"]
-
-
-def _remote_id(connection: Connection, key: Key) -> str | None:
-    kind, value = key
-    rows = RemoteReference.objects.filter(connection=connection, kind=kind, key=value[:255])
-    return rows.values_list("remote_id", flat=True).first()
 
 
 def _store(connection: Connection, found: list[tuple[Key, str]]) -> None:

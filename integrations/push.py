@@ -36,6 +36,7 @@ from .push_send import (
     create_requests,
     create_unresolved,
     link_send,
+    not_at_provider_reason,
 )
 from .queue import queued_pushes_start, tasks_enqueue
 from .remote_delete import link_leave_audience, link_remote_delete
@@ -195,7 +196,7 @@ def _deliver(link: RemoteLink, connection: Connection, prepared: Prepared) -> Re
         return _wait_for_unresolved_create(link)
     except NotAtProvider:
         label = prepared.adapter.label
-        reason = f"Update only: {label} has no record of this contact, so none is created."
+        reason = not_at_provider_reason(label)
         link_finish(
             link,
             prepared.generation,

@@ -23,6 +23,11 @@ class NotAtProvider(Exception):
     """Update only: the provider's lookup finds no record of this contact."""
 
 
+def not_at_provider_reason(label: str) -> str:
+    """Why an update-only push of a contact the provider has no record of is skipped."""
+    return f"Update only: {label} has no record of this contact, so none is created."
+
+
 class CreateUnresolved(Exception):
     """A create is unresolved (see `create_unresolved`) and the lookup still misses."""
 

@@ -4,6 +4,7 @@ engine, against the sandbox over real HTTP, counting the requests it received.""
 
 import datetime
 import threading
+from collections import Counter
 
 import pytest
 from django.db import connection as db_connection
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from crm.services import contact_upsert
 from integrations.adapters import adapter_for
+from integrations.dry_run import CREATE, UPDATE, push_dry_run
 from integrations.inventory import InventoryMatch, inventory_match
 from integrations.models import Connection, PushAttempt, RemoteLink
 from integrations.providers import adapter_class
@@ -364,3 +366,36 @@ def test_the_connection_page_sums_the_inventory_up_and_lists_the_other_reference
     assert "Inventory: 4 keys of records, read from 1 pages" in text  # 3 emails, 1 phone
     assert "lead acme: lead_1" in text
     assert "someone0@elsewhere.example" not in text  # the keys themselves are not listed
+
+
+@pytest.mark.parametrize(
+    ("mode", "first_push", "expected_counts", "expected_skips", "expected_methods"),
+    [
+        ("upsert", Result.SYNCED, {UPDATE: 1, CREATE: 1}, 0, ["POST", "PUT"]),
+        # Grace's record is linked as it is: counted with "created or matched", no request.
+        ("create_only", Result.SYNCED, {CREATE: 2}, 0, ["POST"]),
+        ("update_only", Result.SKIPPED, {UPDATE: 1}, 1, ["PUT"]),
+    ],
+)
+def test_the_dry_run_tells_a_match_from_a_create_by_the_inventory_as_the_push_then_does(
+    mode, first_push, expected_counts, expected_skips, expected_methods, connect, inventory_settings
+):
+    connection, box = connect("getraze", mode=mode)
+    [existing, *_] = preload(connection, box, 3, "grace@ours.example")
+    grace = person("grace@ours.example")
+    ada = person("ada@ours.example", "+12125550101")
+    read_inventory(connection, box, result=first_push)
+    before = len(box.requests())
+
+    [run] = push_dry_run(connections=[connection], contacts=[grace.pk, ada.pk])
+    assert run.counts == Counter(expected_counts)
+    assert run.skipped_total == expected_skips
+    assert len(box.requests()) == before  # the inventory answered: nothing was asked
+
+    assert push(grace, connection) in (Result.SYNCED,)
+    assert push(ada, connection) in (Result.SYNCED, Result.SKIPPED)
+    assert sorted(method for method, _ in sent(box, before)) == expected_methods
+    links = RemoteLink.objects.filter(connection=connection)
+    assert links.get(contact=grace).remote_id == existing  # matched, never duplicated
+    skipped = links.filter(contact__in=[grace, ada], state=RemoteLink.State.SKIPPED)
+    assert skipped.count() == expected_skips
