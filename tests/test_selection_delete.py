@@ -1,8 +1,8 @@
 """Any selection size, the delete: "Delete selected contacts" on "select all" summarises what
 goes (a count per model, and the remote records the connections' rules will delete) instead of
 listing every row, carries the selection back as the list does (its filters, or the ticked
-contacts of one page), and deletes by chunks, each as Django deletes a queryset: in the request up to a chunk's worth
-of contacts, in the worker beyond (tests/test_delete_background.py has the worker's own tests).
+contacts of one page), and deletes by chunks, each as Django deletes a queryset: in the request
+up to a chunk's worth of contacts, in the worker beyond (tests/test_delete_background.py).
 
 SQLite's limit is lowered to 999 parameters a statement (few_parameters), so a thousand
 contacts stand for a selection past PostgreSQL's 65,535; the 100,000-contact runs, the delete
