@@ -20,6 +20,11 @@ from import_export.formats.base_formats import CSV, XLSX
 from import_export.forms import SelectableFieldsExportForm
 
 from .admin_delete import contacts_delete_selected
+from .admin_export import (
+    contact_export_download,
+    contact_export_progress_view,
+    contact_export_queue,
+)
 from .bulk_delete import contact_deletion_progress
 from .deletion import contact_delete, contacts_delete
 from .forms import (
@@ -203,7 +208,11 @@ class ContactAdmin(ImportExportModelAdmin):
     def get_urls(self):
         progress = self.admin_site.admin_view(self.import_progress_view)
         deletion = self.admin_site.admin_view(self.deletion_progress_view)
+        export = self.admin_site.admin_view(self.export_progress_view)
+        download = self.admin_site.admin_view(self.export_download_view)
         return [
+            path("exports/<int:export_id>/", export, name="crm_contact_export_progress"),
+            path("exports/<int:export_id>/file/", download, name="crm_contact_export_download"),
             path("import/<int:import_id>/", progress, name="crm_contact_import_progress"),
             path("deletion/<int:deletion_id>/", deletion, name="crm_contact_deletion_progress"),
             *super().get_urls(),
@@ -260,6 +269,16 @@ class ContactAdmin(ImportExportModelAdmin):
             "progress": progress,
         }
         return TemplateResponse(request, "admin/crm/contact/import_progress.html", context)
+
+    def export_action(self, request):
+        """The library's export page; a large export goes to the worker (crm.admin_export)."""
+        return contact_export_queue(self, request) or super().export_action(request)
+
+    def export_progress_view(self, request, export_id):
+        return contact_export_progress_view(self, request, export_id)
+
+    def export_download_view(self, request, export_id):
+        return contact_export_download(self, request, export_id)
 
     def deletion_progress_view(self, request, deletion_id):
         """A large "Delete selected contacts" running in the worker (crm.bulk_delete)."""

@@ -146,7 +146,17 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # Large contact exports written by the worker (crm.bulk_export): never served by URL, only
+    # through the staff-only download view; removed after CONTACT_EXPORT_KEEP_HOURS.
+    "exports": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": env.str("CONTACT_EXPORTS_ROOT", default=str(BASE_DIR / "var" / "exports")),
+            "base_url": None,
+        },
+    },
 }
+CONTACT_EXPORT_KEEP_HOURS = env.int("CONTACT_EXPORT_KEEP_HOURS", default=24)
 
 # Phone numbers are stored in E.164. National input ("(415) 555-0100") is read in this region.
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="US").upper()

@@ -1,4 +1,4 @@
-// A contact job run by the worker (a large delete). A separate file rather than inline script,
+// A contact job run by the worker (a large delete or export). A separate file rather than inline script,
 // so a strict Content-Security-Policy allows it. Polls the page's JSON twin about once a
 // second and updates the counts until the worker has finished (done or failed).
 (function () {
@@ -14,12 +14,16 @@
     }
     root.dataset.status = data.status;
     root.querySelector('[data-field="status"]').textContent = labels[data.status] || data.status;
-    const bar = document.getElementById("job-bar");
-    bar.max = data.total || 1;
-    bar.value = data[doneKey];
+    const bar = doneKey ? document.getElementById("job-bar") : null;
+    if (bar) {
+      bar.max = data.total || 1;
+      bar.value = data[doneKey];
+    }
     document.getElementById("job-done").hidden = data.status !== "done";
     document.getElementById("job-failed").hidden = data.status !== "failed";
     document.getElementById("job-error").textContent = data.error;
+    // A finished export's page is read again from the server: its download link.
+    if (data.finished && root.dataset.reloadWhenDone) window.location.reload();
     return !data.finished;
   }
 
