@@ -143,17 +143,14 @@ USE_TZ = True
 # far-future cache headers. Set STATIC_ROOT when the code's folder is read-only.
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+EXPORTS_ROOT = BASE_DIR / "var" / "exports"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
-    # Large contact exports written by the worker (crm.bulk_export): never served by URL, only
-    # through the staff-only download view; removed after CONTACT_EXPORT_KEEP_HOURS.
+    # Large contact exports (crm.bulk_export): never served by URL, only by a staff-only view.
     "exports": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {
-            "location": env.str("CONTACT_EXPORTS_ROOT", default=str(BASE_DIR / "var" / "exports")),
-            "base_url": None,
-        },
+        "OPTIONS": {"location": env.str("CONTACT_EXPORTS_ROOT", default=str(EXPORTS_ROOT))},
     },
 }
 CONTACT_EXPORT_KEEP_HOURS = env.int("CONTACT_EXPORT_KEEP_HOURS", default=24)
