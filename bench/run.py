@@ -15,6 +15,7 @@ import bench_import
 import bench_pace
 import bench_push
 import bench_ratelimit
+import bench_requests
 import dataset
 from common import RESULTS, database_label
 
@@ -39,7 +40,15 @@ def main() -> None:
     print(
         f"  dataset: {dataset.ensure_dataset(size):,} contacts (2 phones, 3 tags, 5 custom fields)"
     )
-    for module in (bench_admin, bench_api, bench_push, bench_ratelimit, bench_pace, bench_import):
+    for module in (
+        bench_admin,
+        bench_api,
+        bench_push,
+        bench_requests,
+        bench_ratelimit,
+        bench_pace,
+        bench_import,
+    ):
         dataset.vacuum()
         print(f"{module.__name__}:")
         module.run()

@@ -209,9 +209,29 @@ class Contact(models.Model):
     def full_name(self) -> str:
         return " ".join(part for part in (self.first_name, self.last_name) if part)
 
+    # Set by crm.bulk_read for contacts read in bulk: their tag names and phone numbers as
+    # plain values. None: read through the related managers (prefetched or not).
+    loaded_tag_names: list[str] | None = None
+    loaded_phones: list | None = None
+
+    def tag_names(self) -> list[str]:
+        """The tag names in case-insensitive order (a payload's hash depends on it)."""
+        names = self.loaded_tag_names
+        if names is None:
+            names = [tag.name for tag in self.tags.all()]
+        return sorted(names, key=str.lower)
+
+    def phones(self) -> list:
+        """The phone numbers, primary first: PhoneNumber instances (prefetched or not), or
+        crm.bulk_read's stored values, which read the same (number, type, is_primary,
+        do_not_call)."""
+        if self.loaded_phones is not None:
+            return list(self.loaded_phones)
+        return list(self.phone_numbers.all())
+
     def primary_phone(self):
-        """The primary PhoneNumber, read from the prefetched set when there is one."""
-        phones = list(self.phone_numbers.all())
+        """The primary phone number (see `phones`), else the first, else None."""
+        phones = self.phones()
         return next((p for p in phones if p.is_primary), phones[0] if phones else None)
 
 

@@ -11,7 +11,9 @@ Built for bulk, as the push is: the selection's ids in one query, then per chunk
 query for the contacts, one per related table the payloads read (tags, phone numbers) and one
 for the links to every chosen connection, plus one per connection with an audience. Never a
 query per contact (a webhook's payload is the exception: it is the API's own representation,
-read by the adapter contact by contact).
+read by the adapter contact by contact). The contacts are read by `crm.bulk_read`: their tags
+and phones as plain values rather than a model instance per row, the same payloads for a
+fraction of the time (docs/benchmarks.md, "The push's dry run").
 """
 
 from collections import Counter
@@ -22,15 +24,18 @@ import requests
 from django.db import router
 from django.db.models import QuerySet
 
+from crm.bulk_read import contacts_in_bulk
 from crm.models import Contact
 
 from .adapters import adapter_for, payload_hash
 from .audience import audience_includes
 from .crypto import SecretUnreadable
+from .inventory import inventory_matches
 from .links import ids_per_statement
 from .models import Connection, RemoteLink
 from .providers import Adapter, adapter_class
 from .push import Result, settled_without_request
+from .push_send import not_at_provider_reason
 
 # Room left in a statement for an audience's own filter values (a few, in practice).
 AUDIENCE_PARAMETERS = 100
@@ -43,6 +48,8 @@ UNCHANGED = "unchanged"  # a linked remote record that already has this payload:
 OUTSIDE = "outside"  # outside the connection's audience
 REMOTE_DELETE = "remote_delete"  # of OUTSIDE: its remote record deleted (on_leave delete)
 FAILS = "fails"  # the payload can't be built: the push records the error on the link
+# Update only, and the inventory knows the provider has no record: skipped by the push.
+NOT_AT_PROVIDER = "not_at_provider"
 
 
 @dataclass
@@ -137,7 +144,7 @@ def push_dry_run(
     unlinked = [RemoteLink(connection=run.connection) for run in runs]
     # A chunk's ids are bound beside the connections' ids (the links) or an audience's values.
     for chunk in _chunks(contact_ids, reserved=len(runs) + AUDIENCE_PARAMETERS):
-        by_pk = Contact.objects.prefetch_related("tags", "phone_numbers").in_bulk(chunk)
+        by_pk = contacts_in_bulk(ids=chunk)
         links = _links(chunk, [run.connection for run in runs])
         for run, adapter, new in zip(runs, adapters, unlinked, strict=True):
             inside = audience_includes(run.connection, by_pk)
@@ -151,7 +158,10 @@ def push_dry_run(
                 actions = new_record_actions(
                     connection=run.connection, adapter=adapter, payloads=unmatched
                 )
-                run.counts.update(actions)
+                skipped = actions.count(NOT_AT_PROVIDER)
+                if skipped:
+                    run.skipped[not_at_provider_reason(adapter.label)] += skipped
+                run.counts.update(action for action in actions if action != NOT_AT_PROVIDER)
     return runs
 
 
@@ -161,18 +171,24 @@ def new_record_actions(
     """What a push does for each contact with no remote record linked to `connection` (their
     payloads, a chunk at a time): a list of actions in the payloads' order.
 
-    The push looks the payload's duplicate key up at the provider first, so what happens
-    depends on the provider's records, which a dry run doesn't ask for (it sends nothing):
-    in the modes "update or create" and "create only" the contact is created, or matched to
-    the record the lookup finds (CREATE, shown as "created or matched"); in the mode "update
-    only" it is updated if the lookup finds it, else skipped (LOOK_UP).
-
-    The one place for knowing the provider's records ahead (an inventory of them): with it,
-    this would tell a match from a create, and an update-only contact found from one skipped,
-    reading it once per chunk of payloads rather than once per contact.
+    Where the connection's inventory of the provider's records is fresh, it tells, as it does
+    for the push (integrations.inventory): a record it holds is updated (linked as it is in
+    the mode "create only", counted with "created or matched"); none, the contact is created
+    (skipped in the mode "update only"). Where it can't tell (a stale inventory, a provider
+    that is asked first), the push's lookup decides: CREATE, shown as "created or matched",
+    or, in the mode "update only", LOOK_UP (updated if found, else skipped).
     """
-    action = LOOK_UP if connection.mode == Connection.Mode.UPDATE_ONLY else CREATE
-    return [action] * len(payloads)
+    update_only = connection.mode == Connection.Mode.UPDATE_ONLY
+    create_only = connection.mode == Connection.Mode.CREATE_ONLY
+    actions = []
+    for match in inventory_matches(connection=connection, payloads=payloads):
+        if not match.known:
+            actions.append(LOOK_UP if update_only else CREATE)
+        elif match.remote_id:
+            actions.append(CREATE if create_only else UPDATE)
+        else:
+            actions.append(NOT_AT_PROVIDER if update_only else CREATE)
+    return actions
 
 
 def _adapter(run: DryRun) -> Adapter:

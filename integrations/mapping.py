@@ -36,7 +36,7 @@ def _phone(contact) -> str | None:
 
 
 def _tags(contact) -> list[str]:
-    return sorted((tag.name for tag in contact.tags.all()), key=str.lower)
+    return contact.tag_names()
 
 
 # Our contact fields a mapping may read: name → (value type, reader). Documented in

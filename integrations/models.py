@@ -124,6 +124,13 @@ class Connection(models.Model):
     paused_reason = models.CharField(max_length=500, blank=True, editable=False)
     # The rate limiter's schedule: the earliest time the next request may start.
     next_request_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The inventory of the provider's records (integrations.inventory): when its last complete
+    # read started, and how many pages it took; a read under way ({"started_at", "cursor",
+    # "pages"}), which any worker continues; and the claim of the worker reading it now.
+    inventory_read_at = models.DateTimeField(null=True, blank=True, editable=False)
+    inventory_pages = models.PositiveIntegerField(default=0, editable=False)
+    inventory_progress = models.JSONField(null=True, blank=True, editable=False)
+    inventory_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -166,7 +173,9 @@ class Connection(models.Model):
 
 class RemoteReference(models.Model):
     """A remote object the engine remembers for a connection, apart from the options staff
-    edit: Close's lead of each company (kind "lead", key the company name in casefold).
+    edit: Close's lead of each company (kind "lead", key the company name in casefold), and
+    the inventory of the provider's contacts (integrations.inventory): kind "email" or
+    "phone", key the lowercased email or the phone number, remote ID the record's.
 
     Dropped when the provider says the object no longer exists, then found or made again.
     """

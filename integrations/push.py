@@ -3,8 +3,10 @@
 Every step is idempotent, so the at-least-once worker may run a push twice or crash anywhere:
 - the payload is rebuilt from the database each time, and one equal to the last accepted
   payload (compared by hash) is not sent;
-- a create is preceded by a lookup on the provider's duplicate key, and a create that got a
-  409 or no answer is followed by one, so a remote record is never created twice;
+- a create is preceded by what the provider's create path needs to know it holds no such
+  record yet (integrations.inventory: a lookup on its duplicate key, the inventory of its
+  records, or nothing where it refuses duplicates itself), and a create that got a 409 or no
+  answer is followed by a lookup, so a remote record is never created twice;
 - a link is claimed while pushed, so two workers never push the same link at once;
 - a change that arrives during a push bumps the link's generation, and the push then leaves
   the link pending instead of marking it synced.
@@ -23,10 +25,19 @@ from crm.models import Contact
 
 from .adapters import payload_hash
 from .audience import audience_includes
+from .inventory import LOOK, create_first_step, inventory_forget, inventory_remember
 from .models import Connection, RemoteLink
 from .providers import Adapter, ProviderError
 from .push_attempts import LinkGone, RequestBudget, link_adapter
 from .push_outcomes import Result, link_failed, link_finish, link_requeue, retry_delay
+from .push_send import (
+    CreateUnresolved,
+    NotAtProvider,
+    create_requests,
+    create_unresolved,
+    link_send,
+    not_at_provider_reason,
+)
 from .queue import queued_pushes_start, tasks_enqueue
 from .remote_delete import link_leave_audience, link_remote_delete
 from .throttle import (
@@ -152,19 +163,32 @@ def settled_without_request(
 
 
 def _deliver(link: RemoteLink, connection: Connection, prepared: Prepared) -> Result:
-    # A create is a lookup then a create; a change is one update. Booked before the first.
-    requests = 1 if link.remote_id else 2
-    rate_reserve(connection=connection, requests=requests)
-    prepared.budget.booked = requests
     unresolved = create_unresolved(link)
+    first = LOOK
+    if not link.remote_id and not unresolved:
+        # May read the provider's inventory first (its pages booked as they go), or raise
+        # Throttled while another worker reads it.
+        first = create_first_step(
+            connection=connection,
+            adapter=prepared.adapter,
+            budget=prepared.budget,
+            payload=prepared.payload,
+        )
+    # Booked before the first request: a change is one update; a create, its lookup if it
+    # needs one, then the create (or the update of the record found).
+    requests = 1 if link.remote_id else create_requests(first, connection.mode)
+    if requests:
+        rate_reserve(connection=connection, requests=requests)
+    prepared.budget.booked = requests
     try:
-        remote_id = _send(
+        remote_id = link_send(
             prepared.adapter,
             link.remote_id,
             prepared.payload,
             prepared.context,
             unresolved,
             connection.mode,
+            first,
         )
     except ProviderError as error:
         return link_failed(link, connection, prepared.generation, error)
@@ -172,7 +196,7 @@ def _deliver(link: RemoteLink, connection: Connection, prepared: Prepared) -> Re
         return _wait_for_unresolved_create(link)
     except NotAtProvider:
         label = prepared.adapter.label
-        reason = f"Update only: {label} has no record of this contact, so none is created."
+        reason = not_at_provider_reason(label)
         link_finish(
             link,
             prepared.generation,
@@ -185,6 +209,14 @@ def _deliver(link: RemoteLink, connection: Connection, prepared: Prepared) -> Re
             last_error_message=reason,
         )
         return Result.SKIPPED
+    if remote_id != link.remote_id and link.remote_id:
+        inventory_forget(connection=connection, remote_id=link.remote_id)  # a 404: gone
+    inventory_remember(
+        connection=connection,
+        adapter=prepared.adapter,
+        payload=prepared.payload,
+        remote_id=remote_id,
+    )
     link_finish(
         link,
         prepared.generation,
@@ -203,22 +235,6 @@ def _deliver(link: RemoteLink, connection: Connection, prepared: Prepared) -> Re
     return Result.SYNCED
 
 
-class NotAtProvider(Exception):
-    """Update only: the provider's lookup finds no record of this contact."""
-
-
-class CreateUnresolved(Exception):
-    """A create is unresolved (see `create_unresolved`) and the lookup still misses."""
-
-
-def create_unresolved(link: RemoteLink) -> bool:
-    """Whether an earlier create's answer was lost and its record not found yet, with its
-    retry still to come: until then a push may look the record up but never create it, so a
-    change made meanwhile cannot make a second record at a provider whose search lags."""
-    until = link.create_unresolved_until
-    return not link.remote_id and until is not None and until > timezone.now()
-
-
 def _wait_for_unresolved_create(link: RemoteLink) -> Result:
     """Leave the link pending until the unresolved create's retry, which looks again."""
     until = link.create_unresolved_until
@@ -235,65 +251,6 @@ def _wait_for_unresolved_create(link: RemoteLink) -> Result:
         )
         tasks_enqueue([(link.pk, until)])
     return Result.RETRY
-
-
-def _send(
-    adapter: Adapter,
-    remote_id: str,
-    payload: dict,
-    context: object,
-    unresolved: bool = False,
-    mode: str = Connection.Mode.UPSERT,
-) -> str:
-    """Create or update the remote record; return its ID. With `unresolved`, a record the
-    lookup doesn't find is not created (CreateUnresolved); nor in the mode update only
-    (NotAtProvider). In the mode create only, a record found is linked and left as it is."""
-    if remote_id:
-        try:
-            adapter.update(remote_id, payload)
-            return remote_id
-        except ProviderError as error:
-            # A 404 about the connection (Klen's team_not_found) is not a record gone.
-            if error.status != 404 or error.misconfigured:
-                raise
-            # Deleted on the provider's side: create it again and record the new ID.
-            unresolved = False
-    if mode == Connection.Mode.UPDATE_ONLY:
-        found = adapter.lookup(payload)
-        if found is None:
-            raise NotAtProvider
-        adapter.update(found, payload)
-        return found
-    return _create(adapter, payload, context, unresolved, mode != Connection.Mode.CREATE_ONLY)
-
-
-def _create(
-    adapter: Adapter, payload: dict, context: object, unresolved: bool, update_found: bool
-) -> str:
-    # Look up first: a provider may accept duplicates silently instead of answering 409
-    # (GetRaze has no unique index on email), and an earlier try may have created it.
-    found = adapter.lookup(payload)
-    if found is None:
-        if unresolved:
-            raise CreateUnresolved
-        try:
-            return adapter.create(payload, context=context)
-        except ProviderError as error:
-            # 409: someone has this contact. No answer or a 5xx: our create may have been
-            # applied (GetRaze stores the contact before a tags error). Either way, look.
-            if not (error.status == 409 or error.ambiguous):
-                raise
-            found = adapter.lookup(payload)
-            if found is None:
-                # Our create may still show up (a search index lagging behind it): no push
-                # creates again before the retry has looked once more.
-                error.create_unresolved = error.ambiguous
-                raise
-    # The found record may hold older data (a 409) or be the create whose answer was lost:
-    # one update makes sure it holds ours. An extra call, accepted for certainty.
-    if update_found:
-        adapter.update(found, payload)
-    return found
 
 
 def _link_claim(link: RemoteLink, holder: str) -> bool:

@@ -18,6 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from .audience import OUTSIDE_AUDIENCE, outside_audience_fields, outside_audience_reason
+from .inventory import inventory_forget
 from .links import ids_per_statement
 from .models import Connection, RemoteLink
 from .providers import ADAPTERS, ProviderError
@@ -92,6 +93,8 @@ def link_remote_delete(*, link: RemoteLink, connection: Connection, holder: str)
         # 404: already gone at the provider, which is what was asked.
     finally:
         slot_release(connection=connection, holder=holder)
+    # No key finds it at the provider any more: a new contact with its email is created.
+    inventory_forget(connection=connection, remote_id=link.remote_id)
     gone = {"remote_id": "", "payload_hash": ""} if leaving else {}
     reason = f"{outside_audience_reason(connection)}: its record there was deleted."
     link_finish(

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from crm.models import Contact
+from crm.bulk_read import contacts_in_bulk
 
 from .adapters import adapter_for, payload_hash
 from .audience import audience_includes, outside_audience_fields
@@ -114,9 +114,7 @@ def _triage_sort(
     """Build the payloads of the claimed `links`. Returns the links to settle without a
     request, grouped by (result, state, the fields _finish stores), and the ids of those
     needing one."""
-    contacts = Contact.objects.prefetch_related("tags", "phone_numbers").in_bulk(
-        {link.contact_id for link in links}
-    )
+    contacts = contacts_in_bulk(ids={link.contact_id for link in links})
     settle: dict[tuple, list[RemoteLink]] = {}
     needs_request: list[int] = []
     outside = _outside_audiences(links)

@@ -198,8 +198,9 @@ def test_a_new_contacts_push_costs_a_fixed_number_of_statements(
     # lease (one update in its transaction: 3); rate booking (one statement on PostgreSQL; a
     # locked read and an update in a transaction elsewhere: 4); an attempt row written before
     # and completed after each call (lookup, create: 4); the result; slot release; claim
-    # release.
-    with django_assert_max_num_queries(18 if db.vendor == "postgresql" else 21):
+    # release; and, the connection's inventory being unread, the count of its backlog of
+    # first creates (too small to read it: the lookup is cheaper).
+    with django_assert_max_num_queries(19 if db.vendor == "postgresql" else 22):
         assert link_push(link_id=link.pk) == Result.SYNCED
 
 

@@ -226,6 +226,12 @@ INTEGRATIONS = {
     "SWEEP_GRACE_SECONDS": 600,
     # PushAttempt rows older than this are pruned by `push_contacts --prune`.
     "ATTEMPT_RETENTION_DAYS": env.int("PUSH_ATTEMPT_RETENTION_DAYS", default=30),
+    # The inventory of a provider's records answers "is this contact there?" without a lookup
+    # for this long after its read began (docs/integrations.md, "Creating without duplicates").
+    "INVENTORY_FRESH_SECONDS": env.float("PUSH_INVENTORY_FRESH_SECONDS", default=3600.0),
+    # A stale one is read again when this many links wait for their first create (and more
+    # than its last read's pages); a smaller backlog is cheaper with a lookup each.
+    "INVENTORY_MIN_BACKLOG": env.int("PUSH_INVENTORY_MIN_BACKLOG", default=50),
 }
 # --- end integrations --------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from django.utils.html import format_html, format_html_join
 
 from ..audience import audience_contacts
 from ..connections import connection_resume
+from ..inventory import INVENTORY_KINDS
 from ..links import links_enqueue_pending
 from ..models import Connection
 from ..pace import connection_concurrency, connection_pace
@@ -203,18 +204,30 @@ class ConnectionAdmin(admin.ModelAdmin):
     @admin.display(description="Remote references")
     def remembered(self, obj):
         """What the engine remembers at the provider (Close's lead per company): kept apart
-        from the options, dropped and made again when the provider no longer has it."""
-        rows = list(obj.remote_references.all()[: REFERENCES_SHOWN + 1])
+        from the options, dropped and made again when the provider no longer has it. The
+        inventory of the provider's records (integrations.inventory) is summed up, not
+        listed."""
+        references = obj.remote_references.exclude(kind__in=INVENTORY_KINDS)
+        rows = list(references[: REFERENCES_SHOWN + 1])
+        inventory = ""
+        if obj.inventory_read_at is not None:
+            keys = obj.remote_references.filter(kind__in=INVENTORY_KINDS).count()
+            inventory = (
+                f"Inventory: {keys} keys of records, read from {obj.inventory_pages} pages at "
+                f"{obj.inventory_read_at:%Y-%m-%d %H:%M:%S} UTC."
+            )
         if not rows:
-            return "None."
+            return inventory or "None."
         more = len(rows) > REFERENCES_SHOWN
         listed = format_html_join(
             "",
             "<li>{} {}: {}</li>",
             ((r.kind, r.key, r.remote_id) for r in rows[:REFERENCES_SHOWN]),
         )
-        total = obj.remote_references.count() if more else len(rows)
-        return format_html("<ul>{}</ul>{}", listed, f"{total} in all." if more else "")
+        total = references.count() if more else len(rows)
+        return format_html(
+            "<ul>{}</ul>{} {}", listed, f"{total} in all." if more else "", inventory
+        )
 
     @admin.display(description="Links")
     def link_counts(self, obj):

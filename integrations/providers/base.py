@@ -20,12 +20,22 @@ from crm.models import CustomField
 from ..mapping import Mapped, Rules, mapping_apply, mapping_from_legacy
 from .base_errors import ProviderError
 from .base_http import Answer, HttpClient, Observer
+from .base_inventory import Inventory, Key
 from .base_rate import RateWindow
 
 # Lookups compare rows exactly after a substring search: ten pages of 100 matches for one
 # duplicate key is already absurd, so a lookup gives up there.
 MAX_LOOKUP_PAGES = 10
 LOOKUP_PAGE_SIZE = 100
+
+# How the engine makes sure a new contact isn't created twice (integrations.inventory):
+# - LOOKUP: look the contact up, then create it when the lookup misses (two requests);
+# - CREATE_FIRST: the provider refuses duplicates itself (a 409), so create at once and look
+#   up only after a 409 or an ambiguous failure (one request);
+# - INVENTORY: the provider accepts duplicates silently, so match the contact against the
+#   inventory of its records, read page by page as the adapter's `inventory` declares
+#   (base_inventory) and kept fresh by our own writes; a lookup while it is stale.
+LOOKUP, CREATE_FIRST, INVENTORY = "lookup", "create_first", "inventory"
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,10 @@ class Adapter(HttpClient):
     notifies_deletes: ClassVar[bool] = False
     # The connection's URL used exactly as given, trailing slash included (a receiver's URL).
     exact_url: ClassVar[bool] = False
+    # How a new contact is created without making a duplicate: LOOKUP, CREATE_FIRST or
+    # INVENTORY (see above), read by the engine.
+    create_path: ClassVar[str] = LOOKUP
+    inventory: ClassVar[Inventory | None] = None  # with INVENTORY: its list and keys
     # Where a connection's field mapping may put values, and how they are typed there
     # (integrations/mapping.py); None: the provider takes no mapping.
     mapping_rules: ClassVar[Rules | None] = None
@@ -175,6 +189,26 @@ class Adapter(HttpClient):
         """A list answer's rows and whether a next page exists, for `find_exact`."""
         raise NotImplementedError
 
+    # --- the inventory (create_path INVENTORY): what `inventory` declares -----------------
+
+    @classmethod
+    def duplicate_key(cls, payload: dict) -> Key | None:
+        """The key `lookup` searches this payload by, or None when it can't search (then no
+        request could find the record either)."""
+        return cls.inventory.duplicate_key(payload) if cls.inventory else None
+
+    @classmethod
+    def record_keys(cls, record: dict) -> list[Key]:
+        """Every key `lookup` finds `record` by: a list row, or a payload as written."""
+        return cls.inventory.record_keys(record) if cls.inventory else []
+
+    def read_inventory_page(self, cursor: Any) -> tuple[list[tuple[Key, str]], Any]:
+        """One page of the provider's records, from `cursor` (None: the first page): each
+        record's (key, remote ID) pairs, and the next page's cursor (None after the last)."""
+        if self.inventory is None:
+            raise NotImplementedError(f"{self.label} declares no inventory.")
+        return self.inventory.read_page(self, cursor)
+
     # --- chores shared by the adapters -----------------------------------------------------
 
     def mapped_values(self, contact) -> Mapped | None:
@@ -221,8 +255,9 @@ class Adapter(HttpClient):
 
     @staticmethod
     def tag_names(contact) -> list[str]:
-        """The contact's tag names in case-insensitive order, so the payload's hash is stable."""
-        return sorted((tag.name for tag in contact.tags.all()), key=str.lower)
+        """The contact's tag names in case-insensitive order, so the payload's hash is stable
+        (`Contact.tag_names`: bulk-read names when loaded, else its tags)."""
+        return contact.tag_names()
 
     def answer_id(self, answer: Answer, *paths: str) -> str:
         """The remote ID at the first of `paths` ("id", "data.id") that holds one; an answer

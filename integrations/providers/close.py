@@ -6,10 +6,11 @@ fields the connection's mapping names (`custom.cf_<id>=cf:industry`); nothing by
 """
 
 from ..mapping import Mapped
-from .base import Adapter, Answer, OptionField, Rules
+from .base import INVENTORY, Adapter, Answer, OptionField, Rules
 from .base_http import BasicKeyAsUser
+from .base_inventory import Inventory
 from .close_leads import create_in_lead, lead_choice
-from .close_search import contact_search_body
+from .close_search import INVENTORY_KEYS, contact_search_body, contacts_page_body
 
 # Ours → Close's phone types (office, mobile, home, direct, fax, other).
 PHONE_TYPES = {"mobile": "mobile", "work": "office", "home": "home", "fax": "fax"}
@@ -28,6 +29,8 @@ class CloseAdapter(Adapter):
     legacy_map_option = "custom_field_map"  # the mapping's former place
     check_path, check_params = "/me/", {}  # "Test connection": the key's own user
     delete_path = "/contact/{}/"  # (no error codes at Close: statuses classify, 400s name fields)
+    create_path = INVENTORY  # no unique email or phone: the search, 200 a page, by cursor
+    inventory = Inventory(INVENTORY_KEYS, "/data/search/", body=contacts_page_body)
 
     def build_payload(self, contact) -> dict:
         urls = (contact.linkedin_url, contact.website)
@@ -38,7 +41,7 @@ class CloseAdapter(Adapter):
             "emails": [{"email": contact.email, "type": "office"}] if contact.email else [],
             "phones": [
                 {"phone": phone.number.as_e164, "type": PHONE_TYPES.get(phone.type, "other")}
-                for phone in contact.phone_numbers.all()
+                for phone in contact.phones()
             ],
             "urls": [{"url": url, "type": "url"} for url in urls if url],
         }
@@ -66,15 +69,11 @@ class CloseAdapter(Adapter):
     def lookup(self, payload: dict) -> str | None:
         # Through the search index, as Close's own scripts do; it may lag behind a create
         # made seconds ago, in which case the engine retries later and looks again.
-        if payload.get("emails"):
-            email = payload["emails"][0]["email"].lower()
-            body = contact_search_body("email", email, mode="exact_value")
-        elif payload.get("phones"):
-            # Assumed from third-party code (Close documents the email form only): phones
-            # are searched the same way, with the "phrase" mode.
-            body = contact_search_body("phone", payload["phones"][0]["phone"], mode="phrase")
-        else:
+        key = self.duplicate_key(payload)  # the first email (lowercased), else the first phone
+        if key is None:
             return None
+        # Phones with the "phrase" mode: assumed from third-party code (Close documents emails).
+        body = contact_search_body(*key, mode="exact_value" if key[0] == "email" else "phrase")
         answer = self.request("lookup", "POST", "/data/search/", json_body=body)
         rows = answer.json_object.get("data")
         return str(rows[0]["id"]) if rows else None

@@ -1,4 +1,5 @@
-"""The body of a Close search (POST /data/search/) for the contact with one email or phone.
+"""The bodies of Close searches (POST /data/search/): the contact with one email or phone, and
+every contact, page by page (the inventory).
 
 Close's query language nests a condition on a contact's email or phone rows inside a query on
 contacts; this builds the exact form Close's own scripts use for an email.
@@ -25,3 +26,18 @@ def contact_search_body(kind: str, value: str, *, mode: str) -> dict:
         "_limit": 200,
         "results_limit": 1,
     }
+
+
+INVENTORY_PAGE = 200  # the search's largest _limit
+# A contact's keys as the lookup searches them: its emails first, else its phones.
+INVENTORY_KEYS = (("email", "emails.email"), ("phone", "phones.phone"))
+
+
+def contacts_page_body(cursor: str | None) -> dict:
+    """A page of every contact with its emails and phones; `cursor` is the previous answer's."""
+    body = {
+        "query": {"type": "object_type", "object_type": "contact"},
+        "_fields": {"contact": ["id", "emails", "phones"]},
+        "_limit": INVENTORY_PAGE,
+    }
+    return body | ({"cursor": cursor} if cursor else {})

@@ -7,7 +7,7 @@ custom fields) travels as additional_data, so nothing staff entered is lost ther
 
 from crm.models import CustomField
 
-from .base import Adapter, Answer, Rules
+from .base import CREATE_FIRST, Adapter, Answer, Rules
 from .base_http import KeyHeader
 
 # The documented item types are text, number, date and location; other field types are text.
@@ -21,7 +21,7 @@ class ContactshipAdapter(Adapter):
     auth_scheme = KeyHeader("x-api-key")
     mapping_rules = Rules("additional_data.", "items")  # default: every custom field, typed
     check_path = "/v1/contacts"  # "Test connection": the first page of contacts
-    delete_path = "/v1/contacts/{}"  # answered 204
+    delete_path, create_path = "/v1/contacts/{}", CREATE_FIRST  # 204; no lookup before creating
     # No error codes are documented: the status classifies (400 permanent, 401 auth, 5xx
     # retryable), and a 409 (same phone number) sends the engine to the lookup.
 

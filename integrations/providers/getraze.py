@@ -6,9 +6,14 @@ docs (our contract) define and, where harmless, the name the code reads as well.
 
 import time
 
-from .base import Adapter, Answer, OptionField, Rules
+from .base import INVENTORY, Adapter, Answer, Inventory, OptionField, Rules
 from .base_errors import parse_retry_after
 from .base_http import KeyHeader
+
+# No unique index on email in its code (the docs promise a 409): an inventory, by the keys
+# `lookup` searches in its order, read oldest first (records made meanwhile shift no page).
+KEYS = (("email", "email"), ("phone", "phone"))
+OLDEST_FIRST = {"sort_by": "created_at", "sort_order": "asc"}
 
 
 class GetRazeAdapter(Adapter):
@@ -19,6 +24,7 @@ class GetRazeAdapter(Adapter):
     mapping_rules = Rules("custom_fields.", "json")  # default: every custom field by its key
     option_fields = (OptionField("source", "Sent as every contact's source instead of ours."),)
     delete_path = "/contacts/{}"  # needs the key's contacts:delete permission
+    create_path, inventory = INVENTORY, Inventory(KEYS, params=OLDEST_FIRST)
     permanent_codes = ("VALIDATION_ERROR", "INVALID_EMAIL", "INVALID_PARAMETER")
     permanent_codes += ("MISSING_REQUIRED_FIELD", "ALREADY_EXISTS", "CONFLICT", "DUPLICATE_ERROR")
     permanent_codes += ("NOT_FOUND",)
@@ -59,15 +65,9 @@ class GetRazeAdapter(Adapter):
         self.request("update", "PUT", self.path("/contacts/{}", remote_id), json_body=payload)
 
     def lookup(self, payload: dict) -> str | None:
-        # The filters are substring matches (ILIKE). By email first; `phone` is a filter only
-        # the vendor's code documents.
-        if payload["email"]:
-            field, value = "email", payload["email"].lower()
-        elif payload["phone"]:
-            field, value = "phone", payload["phone"]
-        else:
-            return None
-        return self.find_exact("/contacts", field=field, value=value, params={field: value})
+        # Substring filters (ILIKE), so rows compared exactly; `phone` only the code documents.
+        key = self.duplicate_key(payload)
+        return key and self.find_exact("/contacts", field=key[0], value=key[1], params=dict([key]))
 
     def read_page(self, body: dict, page: int) -> tuple[list, bool]:
         # The code answers {data: [...], pagination}, the docs {data: {contacts, pagination}}.

@@ -1,11 +1,12 @@
 """Klen AI API v1 (docs/providers/klen.md).
 
-Klen has no duplicate key and never answers 409, so the engine's lookup before each create is
-what keeps a retried create from making a second contact; it can search by email only.
+Klen has no duplicate key and never answers 409, so a new contact is matched against the
+inventory of Klen's contacts (a lookup while it is stale); it can search by email only.
 """
 
-from .base import Adapter, Answer, OptionField, Rules
+from .base import INVENTORY, Adapter, Answer, OptionField, Rules
 from .base_http import BearerToken
+from .base_inventory import Inventory
 
 
 class KlenAdapter(Adapter):
@@ -16,6 +17,7 @@ class KlenAdapter(Adapter):
     mapping_rules = Rules("custom_context.", "json")  # default: every custom field by its key
     option_fields = (OptionField("team_id", "The Klen team new contacts are assigned to."),)
     delete_path = None  # Klen documents no delete endpoint: its records stay
+    create_path, inventory = INVENTORY, Inventory(keys=(("email", "email"),))
     # Documented codes, by class. 5xx (server_error) and 429 (rate_limit_exceeded) are
     # retryable by their status; 401/403 ones are auth by theirs.
     permanent_codes = (
@@ -54,7 +56,7 @@ class KlenAdapter(Adapter):
                     "primary": phone.is_primary,
                     "do_not_call": phone.do_not_call,
                 }
-                for phone in contact.phone_numbers.all()
+                for phone in contact.phones()
             ],
             "custom_context": self.mapped_object(contact),
         }

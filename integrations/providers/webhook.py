@@ -13,7 +13,7 @@ import time
 from django.utils import timezone
 
 from ..representation import contact_data
-from .base import Adapter, Answer
+from .base import CREATE_FIRST, Adapter, Answer
 from .base_http import KeyHeader
 from .signing import message_id, secret_bytes, settings_problem, signed_headers
 
@@ -26,6 +26,7 @@ class WebhookAdapter(Adapter):
     answers_json = False  # any 2xx acknowledges, whatever its body
     delete_path = ""  # deliveries of contact.deleted (see delete)
     notifies_deletes = exact_url = True
+    create_path = CREATE_FIRST  # a delivery: nothing to look up before it
 
     @classmethod
     def settings_problem(cls, *, base_url: str, api_key: str) -> str | None:

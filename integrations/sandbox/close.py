@@ -4,7 +4,8 @@ Documented and emulated: HTTP Basic with the key as user name; 200 (not 201) on 
 lead named after the contact when `lead_id` is left out; `emails`/`phones`/`urls` lists that a
 PUT replaces; `custom.cf_<id>` values checked against the field's type and choices; 400 bodies
 `{"errors": [], "field-errors": {}}`; search by email or phone through `/data/search/` (whose
-index may lag: the `lookup_misses_next` knob); `DELETE /lead/{id}/` deleting the lead's contacts
+index may lag: the `lookup_misses_next` knob), and of every contact, 200 at most a page, paged
+by the answer's `cursor`; `DELETE /lead/{id}/` deleting the lead's contacts
 too, and `DELETE /contact/{id}/`; the `RateLimit` header on every answer while a
 rate limit is set, and on a 429 with Retry-After (the legacy body too, deprecated but sent).
 Undocumented, chosen here: 401 answers `{"error": "…"}`.
@@ -282,7 +283,13 @@ class CloseEmulator(JsonEmulator):
     # --- search -----------------------------------------------------------------------------
 
     def _search(self, body) -> Reply:
-        """The one query shape the adapters send: contacts that have an email or a phone."""
+        """The query shapes the adapters send: contacts that have an email or a phone, and
+        every contact, page by page (`_limit` at most 200, then the answer's `cursor`)."""
+        if isinstance(body, dict) and body.get("query") == {
+            "type": "object_type",
+            "object_type": "contact",
+        }:
+            return self._search_all(body)
         try:
             related = next(q for q in body["query"]["queries"] if q.get("type") == "has_related")
             kind = related["related_object_type"]
@@ -306,6 +313,23 @@ class CloseEmulator(JsonEmulator):
         wanted = (body.get("_fields") or {}).get("contact") or ["id"]
         data = [{f: c.get(f) for f in wanted} | {"__object_type": "contact"} for c in found[:limit]]
         return Reply(200, {"data": data, "cursor": None})
+
+    def _search_all(self, body: dict) -> Reply:
+        limit = int(body.get("_limit") or 100)
+        if not 0 < limit <= 200:
+            return self.error(400, "_limit must be between 1 and 200.")
+        try:
+            start = int(base64.urlsafe_b64decode(str(body.get("cursor") or "MA==")).decode())
+        except (binascii.Error, ValueError):
+            return self.error(400, "Invalid cursor.")
+        # Oldest first (the contacts as they were stored), so a page never shifts.
+        rows = [] if self.take("lookup_misses_next") else list(self.contacts.values())
+        wanted = (body.get("_fields") or {}).get("contact") or ["id"]
+        page = rows[start : start + limit]
+        data = [{f: c.get(f) for f in wanted} | {"__object_type": "contact"} for c in page]
+        more = start + limit < len(rows)
+        cursor = base64.urlsafe_b64encode(str(start + limit).encode()).decode() if more else None
+        return Reply(200, {"data": data, "cursor": cursor})
 
 
 def _is_date(value) -> bool:
