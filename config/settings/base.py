@@ -143,17 +143,11 @@ USE_TZ = True
 # far-future cache headers. Set STATIC_ROOT when the code's folder is read-only.
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
-EXPORTS_ROOT = BASE_DIR / "var" / "exports"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
-    # Large contact exports (crm.bulk_export): never served by URL, only by a staff-only view.
-    "exports": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": env.str("CONTACT_EXPORTS_ROOT", default=str(EXPORTS_ROOT))},
-    },
+    "exports": {"BACKEND": "crm.export_storage.ExportsStorage"},  # settings/operations.py
 }
-CONTACT_EXPORT_KEEP_HOURS = env.int("CONTACT_EXPORT_KEEP_HOURS", default=24)
 
 # Phone numbers are stored in E.164. National input ("(415) 555-0100") is read in this region.
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="US").upper()
