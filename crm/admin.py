@@ -20,6 +20,12 @@ from import_export.formats.base_formats import CSV, XLSX
 from import_export.forms import SelectableFieldsExportForm
 
 from .admin_delete import contacts_delete_selected
+from .admin_export import (
+    contact_export_download,
+    contact_export_progress_view,
+    contact_export_queue,
+)
+from .bulk_delete import contact_deletion_progress
 from .deletion import contact_delete, contacts_delete
 from .forms import (
     CUSTOM_FIELD_PREFIX,
@@ -30,7 +36,7 @@ from .forms import (
     format_phone,
 )
 from .importing import contact_import_create, contact_import_progress
-from .models import Contact, ContactImport, CustomField, PhoneNumber, Tag
+from .models import Contact, ContactDeletion, ContactImport, CustomField, PhoneNumber, Tag
 from .resources import ContactResource
 from .selectors import contact_admin_queryset, contact_search_filter
 from .services import contact_written
@@ -201,8 +207,14 @@ class ContactAdmin(ImportExportModelAdmin):
 
     def get_urls(self):
         progress = self.admin_site.admin_view(self.import_progress_view)
+        deletion = self.admin_site.admin_view(self.deletion_progress_view)
+        export = self.admin_site.admin_view(self.export_progress_view)
+        download = self.admin_site.admin_view(self.export_download_view)
         return [
+            path("exports/<int:export_id>/", export, name="crm_contact_export_progress"),
+            path("exports/<int:export_id>/file/", download, name="crm_contact_export_download"),
             path("import/<int:import_id>/", progress, name="crm_contact_import_progress"),
+            path("deletion/<int:deletion_id>/", deletion, name="crm_contact_deletion_progress"),
             *super().get_urls(),
         ]
 
@@ -257,6 +269,33 @@ class ContactAdmin(ImportExportModelAdmin):
             "progress": progress,
         }
         return TemplateResponse(request, "admin/crm/contact/import_progress.html", context)
+
+    def export_action(self, request):
+        """The library's export page; a large export goes to the worker (crm.admin_export)."""
+        return contact_export_queue(self, request) or super().export_action(request)
+
+    def export_progress_view(self, request, export_id):
+        return contact_export_progress_view(self, request, export_id)
+
+    def export_download_view(self, request, export_id):
+        return contact_export_download(self, request, export_id)
+
+    def deletion_progress_view(self, request, deletion_id):
+        """A large "Delete selected contacts" running in the worker (crm.bulk_delete)."""
+        if not self.has_delete_permission(request):
+            raise PermissionDenied
+        deletion = get_object_or_404(ContactDeletion, pk=deletion_id)
+        progress = contact_deletion_progress(deletion)
+        if request.GET.get("format") == "json":
+            return JsonResponse(progress)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Delete progress",
+            "opts": self.model._meta,
+            "deletion": deletion,
+            "progress": progress,
+        }
+        return TemplateResponse(request, "admin/crm/contact/deletion_progress.html", context)
 
     @admin.action(
         permissions=["delete"], description=gettext_lazy("Delete selected %(verbose_name_plural)s")

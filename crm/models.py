@@ -316,3 +316,67 @@ class ContactImport(models.Model):
 
     def __str__(self) -> str:
         return f"Import {self.pk} ({self.file_name}): {self.status}"
+
+
+class ContactDeletion(models.Model):
+    """A confirmed "Delete selected contacts" of a large selection, run by the worker
+    (crm.bulk_delete, crm.tasks). The selection is kept as the contact list carried it (its
+    query string, "select all" or the ticked ids) and resolved again by the worker."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    query = models.TextField(blank=True, help_text="The contact list's query string.")
+    select_across = models.BooleanField(default=False)
+    selected = models.JSONField(default=list, blank=True, help_text="The ticked contacts' ids.")
+    upto = models.BigIntegerField(
+        null=True, blank=True, help_text="The highest contact id when the selection was counted."
+    )
+    total = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Deletion {self.pk}: {self.status}"
+
+
+class ContactExport(models.Model):
+    """A large contact export, written by the worker to the private "exports" storage
+    (crm.bulk_export) and downloaded from its progress page by the staff member who asked."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    query = models.TextField(blank=True, help_text="The contact list's query string.")
+    form_data = models.JSONField(default=dict, help_text="The export form as posted.")
+    total = models.PositiveIntegerField(default=0)
+    file = models.CharField(max_length=255, blank=True, help_text="Its name in the storage.")
+    file_name = models.CharField(max_length=255, blank=True, help_text="The download's name.")
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Export {self.pk}: {self.status}"

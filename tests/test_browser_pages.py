@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.importing import contact_import_create
-from crm.models import Contact, ContactImport, CustomField, Tag
+from crm.models import Contact, ContactDeletion, ContactExport, ContactImport, CustomField, Tag
 from crm.services import contact_upsert
 from integrations.connections import connection_fields_fetch
 from integrations.models import Connection, RemoteLink
@@ -127,9 +127,35 @@ def demo(live_server, sandbox, staff):
     Alert.objects.create(
         key="demo", active=True, summary="Close sandbox is failing", raised_at=timezone.now()
     )
+    # A large delete that failed (its long reason must wrap) and one still queued (its page
+    # polls, and must raise no console error while doing so).
+    failed = ContactDeletion.objects.create(
+        created_by=staff,
+        status=ContactDeletion.Status.FAILED,
+        total=120_000,
+        deleted=1500,
+        error="The delete stopped: " + "a-very-long-reason-without-spaces-" * 10,
+    )
+    queued = ContactDeletion.objects.create(created_by=staff, total=120_000)
+    exported = ContactExport.objects.create(
+        created_by=staff,
+        status=ContactExport.Status.DONE,
+        total=120_000,
+        file="contact-export-1.csv",
+        file_name="Contact-2026-12-07-a-long-name-for-a-file-of-contacts.csv",
+        finished_at=timezone.now(),
+    )
     link = RemoteLink.objects.get(contact=jane, connection=close)
     assert "enterprise-prospect" in link.warnings
-    return {"jane": jane, "close": close, "batch": batch, "import": contact_import, "link": link}
+    return {
+        "jane": jane,
+        "close": close,
+        "batch": batch,
+        "import": contact_import,
+        "link": link,
+        "deletions": [failed, queued],
+        "export": exported,
+    }
 
 
 def model_pages(live_server):
@@ -172,6 +198,11 @@ def custom_pages(live_server, demo):
         (reverse("admin:crm_contact_preview_payload", args=[jane.pk]), [*contacts, str(jane)]),
         (reverse("admin:crm_contact_push_progress", args=[demo["batch"].token]), contacts),
         (reverse("admin:crm_contact_import_progress", args=[demo["import"].pk]), contacts),
+        *(
+            (reverse("admin:crm_contact_deletion_progress", args=[deletion.pk]), contacts)
+            for deletion in demo["deletions"]
+        ),
+        (reverse("admin:crm_contact_export_progress", args=[demo["export"].pk]), contacts),
         (reverse("admin:crm_contact_import"), contacts),
         (reverse("admin:crm_contact_export"), contacts),
         (

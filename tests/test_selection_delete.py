@@ -1,7 +1,8 @@
 """Any selection size, the delete: "Delete selected contacts" on "select all" summarises what
 goes (a count per model, and the remote records the connections' rules will delete) instead of
 listing every row, carries the selection back as the list does (its filters, or the ticked
-contacts of one page), and deletes by chunks, each as Django deletes a queryset.
+contacts of one page), and deletes by chunks, each as Django deletes a queryset: in the request
+up to a chunk's worth of contacts, in the worker beyond (tests/test_delete_background.py).
 
 SQLite's limit is lowered to 999 parameters a statement (few_parameters), so a thousand
 contacts stand for a selection past PostgreSQL's 65,535; the 100,000-contact runs, the delete
@@ -20,8 +21,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from crm.deletion import contact_cascade
-from crm.models import Contact, PhoneNumber, Tag
+from crm.models import Contact, ContactDeletion, ContactExport, PhoneNumber, Tag
 from integrations.models import Connection, PushAttempt, RemoteLink
+from tests.integrations_helpers import drain
 
 from . import test_selection_size
 from .test_selection_size import contacts_create
@@ -97,7 +99,12 @@ def summary(page) -> dict[str, str]:
     return dict(re.findall(r"<li>([^<:]+): (\d+)</li>", page.content.decode()))
 
 
-def test_select_all_confirms_with_counts_and_deletes_by_chunks(
+def progress_url(deletion) -> str:
+    return reverse("admin:crm_contact_deletion_progress", args=[deletion.pk])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_select_all_confirms_with_counts_and_deletes_by_chunks_in_the_worker(
     staff_client, target, few_parameters
 ):
     contacts_create(1100, stage="lead")
@@ -119,16 +126,21 @@ def test_select_all_confirms_with_counts_and_deletes_by_chunks(
     assert html.count('type="hidden"') <= 110  # the page's ticks at most, never every id
     assert len(queries) <= 20, [q["sql"][:80] for q in queries.captured_queries]
 
+    response = confirm(staff_client, page, "?stage__exact=lead")
+    deletion = ContactDeletion.objects.get()
+    assert response.status_code == 302 and response["Location"] == progress_url(deletion)
+    assert (deletion.status, deletion.total, deletion.select_across) == ("queued", 1100, True)
+    assert Contact.objects.count() == 1105  # nothing deleted in the request
     with largest_statement() as found:
-        response = confirm(staff_client, page, "?stage__exact=lead")
-    assert response.status_code == 302
+        drain()
     assert found["params"] <= few_parameters
     assert set(Contact.objects.values_list("stage", flat=True)) == {"customer"}
     assert (PhoneNumber.objects.count(), RemoteLink.objects.count()) == (5, 5)
     assert (PushAttempt.objects.count(), Contact.tags.through.objects.count()) == (5, 5)
     assert LogEntry.objects.filter(action_flag=DELETION).count() == 1100
-    messages = [str(m) for m in staff_client.get(response["Location"]).context["messages"]]
-    assert "Successfully deleted 1100 contacts." in messages
+    assert set(LogEntry.objects.values_list("user_id", flat=True)) == {staff_client.user.pk}
+    html = staff_client.get(response["Location"]).content.decode()
+    assert "Delete finished" in html and ">1100</strong> of" in html
 
 
 def test_the_confirmation_reads_as_many_queries_for_more_contacts(staff_client, target):
@@ -145,14 +157,18 @@ def test_the_confirmation_reads_as_many_queries_for_more_contacts(staff_client, 
     assert len(more) == len(few)
 
 
-def test_ticked_contacts_are_the_ones_deleted(staff_client, target):
+def test_ticked_contacts_are_the_ones_deleted_in_the_request(staff_client, target):
     contacts_create(5)
     ticked = list(Contact.objects.order_by("pk").values_list("pk", flat=True)[:2])
     page = delete_action(staff_client, selected=ticked)
     assert summary(page) == {"Contacts": "2"}
-    assert confirm(staff_client, page).status_code == 302
+    response = confirm(staff_client, page)
+    assert response.status_code == 302 and response["Location"] == CONTACTS
     assert not Contact.objects.filter(pk__in=ticked).exists()
     assert Contact.objects.count() == 3
+    assert not ContactDeletion.objects.exists()  # a small selection never waits for the worker
+    messages = [str(m) for m in staff_client.get(response["Location"]).context["messages"]]
+    assert "Successfully deleted 2 contacts." in messages
 
 
 def test_staff_who_may_not_delete_the_links_cannot_delete_linked_contacts(
@@ -187,6 +203,7 @@ def test_the_cascade_is_found_through_the_relations():
     ]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_links_to_a_connection_that_deletes_remote_records_are_summarised_and_kept(
     staff_client, target, few_parameters
 ):
@@ -210,10 +227,15 @@ def test_links_to_a_connection_that_deletes_remote_records_are_summarised_and_ke
         "Push attempts": "1050",
         "Records to delete at Mirror (their links kept until then)": "1050",
     }
-    with largest_statement() as found:
-        response = confirm(staff_client, page)
+    response = confirm(staff_client, page)
     assert response.status_code == 302
+    # The remote deletes the chunks queue wait while the connection is disabled (their requests
+    # are tests/test_integrations_remote_delete.py's); the kept links are what matters here.
+    Connection.objects.filter(pk=deleting.pk).update(enabled=False)
+    with largest_statement() as found:
+        drain()  # the integrations app's receivers run in the worker, chunk by chunk
     assert found["params"] <= few_parameters
+    assert ContactDeletion.objects.get().status == "done"
     assert Contact.objects.count() == 0
     assert not RemoteLink.objects.filter(connection=target).exists()
     kept = RemoteLink.objects.filter(connection=deleting)
@@ -223,6 +245,7 @@ def test_links_to_a_connection_that_deletes_remote_records_are_summarised_and_ke
 @pytest.mark.skipif(
     db_connection.vendor != "postgresql", reason="100,000 contacts: PostgreSQL's own run"
 )
+@pytest.mark.django_db(transaction=True)
 def test_delete_of_100000_contacts_on_postgresql(staff_client, target):
     contacts_create(100_000)
     RemoteLink.objects.bulk_create(
@@ -233,16 +256,20 @@ def test_delete_of_100000_contacts_on_postgresql(staff_client, target):
     assert summary(page) == {"Contacts": "100000", "Remote links": "100000"}
     assert len(page.content) < 50_000
     with largest_statement() as found:
-        response = confirm(staff_client, page)
-    assert response.status_code == 302
+        response = confirm(staff_client, page)  # queued: the request deletes nothing
+        assert response.status_code == 302
+        assert Contact.objects.count() == 100_000
+        drain()
     assert found["params"] <= 5000
     assert (Contact.objects.count(), RemoteLink.objects.count()) == (0, 0)
     assert LogEntry.objects.filter(action_flag=DELETION).count() == 100_000
+    assert ContactDeletion.objects.values_list("status", "deleted").get() == ("done", 100_000)
 
 
 @pytest.mark.skipif(
     db_connection.vendor != "postgresql", reason="100,000 contacts: PostgreSQL's own run"
 )
+@pytest.mark.django_db(transaction=True)
 def test_export_of_100000_contacts_on_postgresql(staff_client):
     contacts_create(100_000)
     fields = {f"contactresource_{name}": "on" for name in ("email", "phones", "tags")}
@@ -250,6 +277,11 @@ def test_export_of_100000_contacts_on_postgresql(staff_client):
         response = staff_client.post(
             reverse("admin:crm_contact_export"), {"format": "0", "resource": "0", **fields}
         )
-    assert response.status_code == 200
-    assert len(response.content.decode().splitlines()) == 100_001
+        assert response.status_code == 302  # queued for the worker
+        drain()
     assert found["params"] <= 1000
+    export = ContactExport.objects.get()
+    assert (export.status, export.total) == ("done", 100_000)
+    download = staff_client.get(reverse("admin:crm_contact_export_download", args=[export.pk]))
+    content = b"".join(download.streaming_content).decode("utf-8-sig")
+    assert len(content.splitlines()) == 100_001

@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
+from crm import admin_delete
 from crm.models import Contact
 from integrations.links import CHUNK, ids_per_statement, links_retry
 from integrations.models import Connection, PushBatch, RemoteLink
@@ -243,7 +244,17 @@ def test_export_of_every_contact_reads_in_chunks(staff_client, target, few_param
     assert len(queries) <= 3 * 15 + 10, len(queries)
 
 
-def test_delete_of_every_contact_with_links(staff_client, target, few_parameters):
+@pytest.fixture
+def delete_in_the_request(monkeypatch):
+    """1,100 contacts deleted in the request, not queued for the worker (whose path
+    tests/test_selection_delete.py and tests/test_delete_background.py take): the chunks and
+    the parameter limit are the same either way."""
+    monkeypatch.setattr(admin_delete, "SYNC_LIMIT", 2000)
+
+
+def test_delete_of_every_contact_with_links(
+    staff_client, target, few_parameters, delete_in_the_request
+):
     contacts_create(1100)
     RemoteLink.objects.bulk_create(
         RemoteLink(contact_id=pk, connection=target, state="synced")
@@ -263,7 +274,7 @@ def test_delete_of_every_contact_with_links(staff_client, target, few_parameters
 
 
 def test_delete_of_every_contact_keeps_the_links_whose_remote_records_are_deleted(
-    staff_client, target, few_parameters, django_capture_on_commit_callbacks
+    staff_client, target, few_parameters, django_capture_on_commit_callbacks, delete_in_the_request
 ):
     target.on_delete = "delete"
     target.save()

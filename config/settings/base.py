@@ -146,6 +146,7 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "exports": {"BACKEND": "crm.export_storage.ExportsStorage"},  # settings/operations.py
 }
 
 # Phone numbers are stored in E.164. National input ("(415) 555-0100") is read in this region.

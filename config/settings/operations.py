@@ -3,7 +3,7 @@
 Imported by base.py; see docs/operations.md. Environment variables: EMAIL_URL,
 DEFAULT_FROM_EMAIL, ALERT_EMAILS, SCHEDULE_<JOB> (one per job of OPS_SCHEDULES),
 STALE_IMPORT_MINUTES, TASK_RESULT_RETENTION_DAYS, QUEUE_LAG_SECONDS, ALERT_QUEUE_LAG_SECONDS,
-ALERT_FAILED_PUSHES, ALERT_FAILED_SHARE.
+ALERT_FAILED_PUSHES, ALERT_FAILED_SHARE, CONTACT_EXPORTS_ROOT, CONTACT_EXPORT_KEEP_HOURS.
 """
 
 import os
@@ -13,6 +13,8 @@ import environ
 
 __all__ = [
     "ALERT_EMAILS",
+    "CONTACT_EXPORTS_ROOT",
+    "CONTACT_EXPORT_KEEP_HOURS",
     "DEFAULT_FROM_EMAIL",
     "EMAIL_URL",
     "MAILERS",
@@ -25,6 +27,14 @@ __all__ = [
 env = environ.Env()  # base.py has read the project's .env into the environment already
 DEBUG = env.bool("DEBUG", default=False)
 SILENCED_SYSTEM_CHECKS: list[str] = []
+
+# Large contact exports (crm.bulk_export): the private folder the worker writes them to
+# (STORAGES["exports"], never served by URL), and how long a file is kept.
+CONTACT_EXPORTS_ROOT = env.str(
+    "CONTACT_EXPORTS_ROOT",
+    default=os.path.join(os.path.dirname(__file__), "..", "..", "var", "exports"),
+)
+CONTACT_EXPORT_KEEP_HOURS = env.int("CONTACT_EXPORT_KEEP_HOURS", default=24)
 
 # Mail (alerts) from one URL: smtp://user:password@host:587 (smtp+tls://, smtp+ssl://),
 # consolemail:// (printed by the process that sends), filemail:///absolute/dir (one file a
