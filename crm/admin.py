@@ -6,9 +6,8 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.db.models import Count
 from django.db.models.functions import Lower
-from django.http import HttpResponseRedirect, JsonResponse
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
@@ -25,6 +24,7 @@ from .admin_export import (
     contact_export_progress_view,
     contact_export_queue,
 )
+from .admin_progress import progress_page
 from .bulk_delete import contact_deletion_progress
 from .deletion import contact_delete, contacts_delete
 from .forms import (
@@ -258,17 +258,14 @@ class ContactAdmin(ImportExportModelAdmin):
         if not self.has_import_permission(request):
             raise PermissionDenied
         contact_import = get_object_or_404(ContactImport.objects.defer("content"), pk=import_id)
-        progress = contact_import_progress(contact_import)
-        if request.GET.get("format") == "json":
-            return JsonResponse(progress)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Import progress",
-            "opts": self.model._meta,
-            "contact_import": contact_import,
-            "progress": progress,
-        }
-        return TemplateResponse(request, "admin/crm/contact/import_progress.html", context)
+        return progress_page(
+            self,
+            request,
+            title="Import progress",
+            template="admin/crm/contact/import_progress.html",
+            progress=contact_import_progress(contact_import),
+            contact_import=contact_import,
+        )
 
     def export_action(self, request):
         """The library's export page; a large export goes to the worker (crm.admin_export)."""
@@ -285,17 +282,14 @@ class ContactAdmin(ImportExportModelAdmin):
         if not self.has_delete_permission(request):
             raise PermissionDenied
         deletion = get_object_or_404(ContactDeletion, pk=deletion_id)
-        progress = contact_deletion_progress(deletion)
-        if request.GET.get("format") == "json":
-            return JsonResponse(progress)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Delete progress",
-            "opts": self.model._meta,
-            "deletion": deletion,
-            "progress": progress,
-        }
-        return TemplateResponse(request, "admin/crm/contact/deletion_progress.html", context)
+        return progress_page(
+            self,
+            request,
+            title="Delete progress",
+            template="admin/crm/contact/deletion_progress.html",
+            progress=contact_deletion_progress(deletion),
+            deletion=deletion,
+        )
 
     @admin.action(
         permissions=["delete"], description=gettext_lazy("Delete selected %(verbose_name_plural)s")

@@ -10,11 +10,11 @@ and only the one who asked (or a superuser).
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import storages
-from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
+from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from .admin_progress import progress_page
 from .bulk_export import SYNC_LIMIT, contact_export_create, contact_export_progress
 from .bulk_export_run import EXPORTS_STORAGE
 from .models import ContactExport
@@ -61,18 +61,15 @@ def _own_export(model_admin, request, export_id) -> ContactExport:
 
 def contact_export_progress_view(model_admin, request, export_id):
     export = _own_export(model_admin, request, export_id)
-    progress = contact_export_progress(export)
-    if request.GET.get("format") == "json":
-        return JsonResponse(progress)
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "title": "Export progress",
-        "opts": model_admin.model._meta,
-        "export": export,
-        "progress": progress,
-        "keep_hours": settings.CONTACT_EXPORT_KEEP_HOURS,
-    }
-    return TemplateResponse(request, "admin/crm/contact/export_progress.html", context)
+    return progress_page(
+        model_admin,
+        request,
+        title="Export progress",
+        template="admin/crm/contact/export_progress.html",
+        progress=contact_export_progress(export),
+        export=export,
+        keep_hours=settings.CONTACT_EXPORT_KEEP_HOURS,
+    )
 
 
 def contact_export_download(model_admin, request, export_id):
