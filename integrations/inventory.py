@@ -222,6 +222,8 @@ def _inventory_refresh(connection: Connection, adapter: Adapter, budget: Request
 
 def _read(connection: Connection, adapter: Adapter, budget: RequestBudget, claim) -> None:
     connection.refresh_from_db(fields=_FIELDS)
+    if inventory_fresh(connection):
+        return  # another worker finished a read between our decision and our claim
     progress = connection.inventory_progress or {}
     bound = datetime.timedelta(seconds=settings.INTEGRATIONS["INVENTORY_FRESH_SECONDS"])
     started = progress.get("started_at")

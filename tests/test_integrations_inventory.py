@@ -13,10 +13,11 @@ from django.utils import timezone
 from crm.services import contact_upsert
 from integrations.adapters import adapter_for
 from integrations.dry_run import CREATE, UPDATE, push_dry_run
-from integrations.inventory import InventoryMatch, inventory_match
+from integrations.inventory import InventoryMatch, create_first_step, inventory_match
 from integrations.models import Connection, PushAttempt, RemoteLink
 from integrations.providers import adapter_class
 from integrations.push import Result, link_push
+from integrations.push_attempts import RequestBudget
 from integrations.throttle import slot_acquire, slot_release
 from tests.integrations_helpers import SANDBOX_KEY
 from tests.integrations_providers import provider_sandbox
@@ -399,3 +400,25 @@ def test_the_dry_run_tells_a_match_from_a_create_by_the_inventory_as_the_push_th
     assert links.get(contact=grace).remote_id == existing  # matched, never duplicated
     skipped = links.filter(contact__in=[grace, ada], state=RemoteLink.State.SKIPPED)
     assert skipped.count() == expected_skips
+
+
+def test_a_push_that_found_the_inventory_stale_does_not_read_it_again_once_another_has(
+    connect, inventory_settings
+):
+    """A worker decides to read while another is finishing the read: once it holds the claim,
+    the inventory is fresh, and reading it again would cost every page a second time."""
+    connection, box = connect("getraze")
+    preload(connection, box, 3)
+    loaded_before_the_read = Connection.objects.get(pk=connection.pk)
+    read_inventory(connection, box)  # another worker's read, finished
+    person("ada@ours.example")  # a backlog of first creates
+    before = len(box.requests())
+
+    first = create_first_step(
+        connection=loaded_before_the_read,
+        adapter=adapter_for(loaded_before_the_read),
+        budget=RequestBudget(loaded_before_the_read),
+        payload=adapter_for(connection).build_payload(person("bo@ours.example")),
+    )
+    assert first == ""  # not held by the provider: create at once
+    assert sent(box, before) == []  # no page read again
