@@ -169,6 +169,10 @@ def rate_pause(*, connection: Connection, seconds: float) -> datetime.datetime:
 # needs the spread, and the backlog barely moves in that time.
 SPREAD_REUSE_SECONDS = 10.0
 UNLEARNED_SPREAD = 60.0  # seconds, at most, while the provider's own pace is not known yet
+# Re-queued pushes come back this many times faster than the connection takes them: arriving
+# at random times, only a surplus keeps one ready whenever the pace frees a request (at 1x,
+# Klen AI's one request a push reached 88 % of its limit); the surplus is queued again.
+BACKLOG_OVERSUPPLY = 2.0
 _spreads: dict[int, tuple[float, float]] = {}  # connection id: (when counted, spread)
 
 
@@ -188,7 +192,7 @@ def backlog_spread(*, connection: Connection) -> float:
     # Before a provider that advertises its window has answered, its documented rate is a
     # guess: pushes re-queued meanwhile come back soon, to go at the pace it then says.
     longest = UNLEARNED_SPREAD if pace_unlearned(connection) else 6 * 3600.0
-    spread = min(longest, pending / per_second)
+    spread = min(longest, pending / per_second / BACKLOG_OVERSUPPLY)
     _spreads[connection.pk] = (now, spread)
     return spread
 
