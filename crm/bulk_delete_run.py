@@ -51,10 +51,10 @@ def contact_deletion_selection(*, deletion: ContactDeletion, request: HttpReques
 def contact_deletion_run(*, deletion_id: int) -> str:
     """Delete a queued selection by chunks, counting as they commit; returns the status."""
     deletion = ContactDeletion.objects.get(pk=deletion_id)
-    if deletion.status != ContactDeletion.Status.QUEUED:
-        return deletion.status  # already run: a repeated task does nothing
-    rows = ContactDeletion.objects.filter(pk=deletion_id)
-    rows.update(status=ContactDeletion.Status.RUNNING)
+    if not ContactDeletion.job_start(deletion.pk):
+        deletion.refresh_from_db(fields=["status"])
+        return deletion.status  # taken already: a repeated task does nothing
+    rows = ContactDeletion.objects.filter(pk=deletion.pk)
     done = {"deleted": 0}
 
     def counted(deleted: int) -> None:

@@ -54,10 +54,10 @@ def contact_exports_prune(*, now=None) -> int:
 def contact_export_run(*, export_id: int) -> str:
     """Write a queued export's file; returns the status."""
     export = ContactExport.objects.get(pk=export_id)
-    if export.status != ContactExport.Status.QUEUED:
-        return export.status  # already run: a repeated task does nothing
-    rows = ContactExport.objects.filter(pk=export_id)
-    rows.update(status=ContactExport.Status.RUNNING)
+    if not ContactExport.job_start(export.pk):
+        export.refresh_from_db(fields=["status"])
+        return export.status  # taken already: a repeated task does nothing
+    rows = ContactExport.objects.filter(pk=export.pk)
     try:
         contact_exports_prune()
         user = get_user_model().objects.get(pk=export.created_by_id, is_active=True)

@@ -277,12 +277,9 @@ class PhoneNumber(models.Model):
         return str(self.number)
 
 
-class ContactImport(models.Model):
-    """A confirmed contact file, imported in the background (crm.importing, crm.tasks).
-
-    The row holds the file and the final outcome; the running counts live in the cache while
-    the import's transaction is open (see crm.importing for why).
-    """
+class ContactJob(models.Model):
+    """What the contact jobs the worker runs (an import, a delete, an export) have in common:
+    their state, who asked, when, and why one failed."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -290,11 +287,37 @@ class ContactImport(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-id"]
+
+    @classmethod
+    def job_start(cls, pk: int) -> bool:
+        """Mark a queued job running; False when it isn't queued (already taken: the worker
+        runs a task at least once, so a repeated task must do nothing)."""
+        rows = cls.objects.filter(pk=pk, status=cls.Status.QUEUED)
+        return bool(rows.update(status=cls.Status.RUNNING))
+
+
+class ContactImport(ContactJob):
+    """A confirmed contact file, imported in the background (crm.importing, crm.tasks).
+
+    The row holds the file and the final outcome; the running counts live in the cache while
+    the import's transaction is open (see crm.importing for why).
+    """
+
     class Format(models.TextChoices):
         CSV = "csv", "CSV"
         XLSX = "xlsx", "XLSX"
 
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     file_name = models.CharField(max_length=255, blank=True)
     format = models.CharField(max_length=10, choices=Format.choices)
     content = models.BinaryField(help_text="The uploaded file, as uploaded (CSV as UTF-8).")
@@ -304,32 +327,16 @@ class ContactImport(models.Model):
     updated = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
     invalid = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"Import {self.pk} ({self.file_name}): {self.status}"
 
 
-class ContactDeletion(models.Model):
+class ContactDeletion(ContactJob):
     """A confirmed "Delete selected contacts" of a large selection, run by the worker
     (crm.bulk_delete, crm.tasks). The selection is kept as the contact list carried it (its
     query string, "select all" or the ticked ids) and resolved again by the worker."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     query = models.TextField(blank=True, help_text="The contact list's query string.")
     select_across = models.BooleanField(default=False)
     selected = models.JSONField(default=list, blank=True, help_text="The ticked contacts' ids.")
@@ -338,45 +345,20 @@ class ContactDeletion(models.Model):
     )
     total = models.PositiveIntegerField(default=0)
     deleted = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"Deletion {self.pk}: {self.status}"
 
 
-class ContactExport(models.Model):
+class ContactExport(ContactJob):
     """A large contact export, written by the worker to the private "exports" storage
     (crm.bulk_export) and downloaded from its progress page by the staff member who asked."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     query = models.TextField(blank=True, help_text="The contact list's query string.")
     form_data = models.JSONField(default=dict, help_text="The export form as posted.")
     total = models.PositiveIntegerField(default=0)
     file = models.CharField(max_length=255, blank=True, help_text="Its name in the storage.")
     file_name = models.CharField(max_length=255, blank=True, help_text="The download's name.")
-    error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"Export {self.pk}: {self.status}"

@@ -8,6 +8,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from crm import admin_delete, deletion
+from crm.bulk_delete_run import contact_deletion_run as deletion_run
 from crm.models import Contact, ContactDeletion
 from crm.signals import contacts_deleting
 from tests.integrations_helpers import drain
@@ -179,3 +180,14 @@ def test_a_user_who_lost_the_permission_meanwhile_deletes_nothing(
     row = ContactDeletion.objects.get()
     assert row.status == "failed" and "may no longer delete" in row.error
     assert Contact.objects.count() == 12
+
+
+@pytest.mark.django_db
+def test_a_job_is_started_once_when_two_workers_take_its_task():
+    """The worker runs a task at least once: the second start of a queued job finds it taken
+    and its run does nothing (the check and the mark are one statement)."""
+    row = ContactDeletion.objects.create(select_across=True, total=0)
+
+    assert ContactDeletion.job_start(row.pk) is True
+    assert ContactDeletion.job_start(row.pk) is False
+    assert deletion_run(deletion_id=row.pk) == ContactDeletion.Status.RUNNING
